@@ -1,0 +1,316 @@
+"""The Alloy-compatible HTTP API (FastAPI), served unprefixed and under ``/2025-09``."""
+
+# No `from __future__ import annotations` here: FastAPI resolves route annotations at runtime.
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from alloy_nb._constants import MAX_FILENAME_BYTES, SUPPORTED_API_VERSIONS
+from alloy_nb._md5 import parse_md5
+from alloy_nb.sandbox._db import Registry
+from alloy_nb.sandbox._errors import ApiError, error_response, install_error_handlers
+from alloy_nb.sandbox._files import MAX_PAGE, BadCursor, FileService, NotFound, listing_entry
+from alloy_nb.sandbox._names import is_user_id
+
+MAX_BODY_BYTES = 64 * 1024
+_MIME = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*(\s*;\s*[\w.+-]+=[\w.+\-\"]+)*")
+_USERNAME = re.compile(r"[\w.@+-]{1,128}")
+
+
+# ---- request and response models (they also document /openapi.json) ----
+
+
+class UploadRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    filename: StrictStr = Field(examples=["document.pdf"])
+    mimeType: StrictStr = Field(examples=["application/pdf"])  # noqa: N815 - wire name
+    md5: StrictStr = Field(examples=["2942bfabb3d05332b66eb128e0842cff"])
+
+
+class PresignedUrl(BaseModel):
+    presignedUrl: str  # noqa: N815
+    md5: str
+    s3Key: str  # noqa: N815
+    type: Literal["new", "existing"]
+
+
+class UploadResponse(BaseModel):
+    presignedUrl: PresignedUrl  # noqa: N815
+
+
+class FileEntry(BaseModel):
+    s3Key: str  # noqa: N815
+    filename: str
+    size: int
+    lastModified: str  # noqa: N815
+
+
+class FileList(BaseModel):
+    files: list[FileEntry]
+    nextCursor: str | None = Field(  # noqa: N815
+        default=None, description="Only present when `limit` was given and more files follow."
+    )
+
+
+class DeleteResponse(BaseModel):
+    success: bool
+    message: str
+
+
+class CreateUserRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    username: StrictStr
+    fullName: StrictStr | None = None  # noqa: N815
+
+
+class CreateUserResponse(BaseModel):
+    userId: str  # noqa: N815
+
+
+class UserEntry(BaseModel):
+    userId: str  # noqa: N815
+    username: str
+    fullName: str | None  # noqa: N815
+    createdAt: str  # noqa: N815
+
+
+class UserList(BaseModel):
+    users: list[UserEntry]
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+
+
+# ---- who is calling ----
+
+
+@dataclass(frozen=True)
+class Caller:
+    workspace_id: str
+    user_id: str
+
+
+def _caller_dependency(registry: Registry) -> Any:
+    def caller(
+        authorization: Annotated[str | None, Header()] = None,
+        x_api_version: Annotated[str | None, Header()] = None,
+        x_alloy_userid: Annotated[str | None, Header()] = None,
+    ) -> Caller:
+        scheme, _, key = (authorization or "").partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise ApiError(
+                401,
+                "missing or malformed Authorization header: send 'Authorization: Bearer <API key>'",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        ws = registry.authenticate(key)
+        if ws is None:
+            raise ApiError(401, "invalid API key", {"WWW-Authenticate": "Bearer"})
+        supported = ", ".join(SUPPORTED_API_VERSIONS)
+        if x_api_version is None:
+            raise ApiError(400, f"header 'x-api-version' is required; supported: {supported}")
+        if x_api_version not in SUPPORTED_API_VERSIONS:
+            raise ApiError(
+                400,
+                f"header 'x-api-version' {x_api_version[:40]!r} is not supported; "
+                f"supported: {supported}",
+            )
+        if x_alloy_userid is None:
+            return Caller(ws.workspace_id, ws.default_user_id)
+        if not is_user_id(x_alloy_userid):
+            raise ApiError(400, "header 'x-alloy-userid' must be a 24-character hex userId")
+        if not registry.user_in_workspace(x_alloy_userid, ws.workspace_id):
+            raise ApiError(403, "header 'x-alloy-userid' is not a user of this API key")
+        return Caller(ws.workspace_id, x_alloy_userid)
+
+    return caller
+
+
+# ---- routes ----
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 415, 503)
+}
+
+
+def _router(files: FileService, registry: Registry) -> APIRouter:
+    router = APIRouter(responses=_ERRORS)
+    CallerDep = Annotated[Caller, Depends(_caller_dependency(registry))]  # noqa: N806
+
+    @router.post(
+        "/connectors/files/upload/request",
+        response_model=UploadResponse,
+        tags=["Files"],
+        summary="Generate presigned upload URL",
+    )
+    def request_upload(body: UploadRequest, caller: CallerDep) -> dict[str, Any]:
+        _require_text("filename", body.filename)
+        if len(body.filename.encode("utf-8")) > MAX_FILENAME_BYTES:
+            raise ApiError(400, f"field 'filename' is longer than {MAX_FILENAME_BYTES} bytes")
+        _require_text("mimeType", body.mimeType)
+        if not _MIME.fullmatch(body.mimeType) or len(body.mimeType) > 255:
+            raise ApiError(
+                400, "field 'mimeType' must be a MIME type such as 'application/pdf'"
+            )
+        _require_text("md5", body.md5)
+        try:
+            md5 = parse_md5(body.md5)
+        except ValueError as e:
+            raise ApiError(400, f"field {e}") from None
+        t = files.request_upload(caller.user_id, body.filename, body.mimeType, md5)
+        return {
+            "presignedUrl": {
+                "presignedUrl": t.presigned_url,
+                "md5": t.md5_base64,
+                "s3Key": t.s3_key,
+                "type": t.type,
+            }
+        }
+
+    @router.get(
+        "/connectors/files/list",
+        response_model=FileList,
+        response_model_exclude_none=True,
+        tags=["Files"],
+        summary="List user files",
+    )
+    def list_files(
+        caller: CallerDep,
+        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
+        cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    ) -> dict[str, Any]:
+        try:
+            page = files.list_files(caller.user_id, limit=limit, cursor=cursor)
+        except BadCursor:
+            raise ApiError(
+                400, "query parameter 'cursor' is invalid: pass the nextCursor of a listing"
+            ) from None
+        out: dict[str, Any] = {"files": [listing_entry(o) for o in page.files]}
+        if page.next_cursor:
+            out["nextCursor"] = page.next_cursor
+        return out
+
+    @router.delete(
+        "/connectors/files/{s3Key:path}",
+        response_model=DeleteResponse,
+        tags=["Files"],
+        summary="Delete user file",
+    )
+    def delete_file(
+        s3Key: Annotated[str, Path(min_length=1, max_length=1024)],  # noqa: N803
+        caller: CallerDep,
+    ) -> dict[str, Any]:
+        try:
+            files.delete_file(caller.user_id, s3Key)
+        except NotFound:
+            raise ApiError(404, "File not found") from None
+        return {"success": True, "message": "File deleted successfully"}
+
+    @router.post("/users", response_model=CreateUserResponse, tags=["Users"])
+    def create_user(body: CreateUserRequest, caller: CallerDep) -> dict[str, Any]:
+        if not _USERNAME.fullmatch(body.username):
+            raise ApiError(
+                400,
+                "field 'username' must be 1-128 letters, digits or . _ @ + - characters",
+            )
+        if body.fullName is not None and len(body.fullName) > 256:
+            raise ApiError(400, "field 'fullName' is longer than 256 characters")
+        user = registry.create_user(caller.workspace_id, body.username, body.fullName)
+        if user is None:
+            raise ApiError(409, f"field 'username' {body.username!r} is already taken")
+        return {"userId": user.user_id}
+
+    @router.get("/users", response_model=UserList, tags=["Users"])
+    def list_users(caller: CallerDep) -> dict[str, Any]:
+        return {
+            "users": [
+                {
+                    "userId": u.user_id,
+                    "username": u.username,
+                    "fullName": u.full_name,
+                    "createdAt": u.created_at,
+                }
+                for u in registry.users(caller.workspace_id)
+            ]
+        }
+
+    return router
+
+
+def _require_text(field: str, value: str) -> None:
+    if not value.strip():
+        raise ApiError(400, f"field '{field}' must not be empty")
+
+
+class BodyLimit:
+    """Reject request bodies over ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_big = error_response(413, f"request body is larger than {self.limit} bytes")
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await too_big(scope, receive, send)
+                return
+        # Bodies are small (JSON): buffer up to the limit, so a streamed body that grows
+        # past it is refused before any handler sees it.
+        buffered: list[Message] = []
+        seen = 0
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                await too_big(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _operation_id(route: APIRoute) -> str:
+    method = sorted(route.methods)[0].lower()
+    return f"{method}{re.sub(r'[^A-Za-z0-9]+', '_', route.path_format)}".rstrip("_")
+
+
+def create_app(files: FileService, registry: Registry) -> FastAPI:
+    """The sandbox's ASGI app over a file service and a user registry."""
+    app = FastAPI(
+        title="Alloy Connectivity API (alloy_nb sandbox)",
+        version="2025-09",
+        description="Offline, Alloy-compatible File Management API on a real S3 server.",
+        generate_unique_id_function=_operation_id,
+    )
+    install_error_handlers(app)
+    router = _router(files, registry)
+    app.include_router(router)
+    for version in SUPPORTED_API_VERSIONS:
+        app.include_router(router, prefix=f"/{version}")
+
+    @app.get("/health", tags=["Sandbox"], responses={503: {"model": ErrorBody}})
+    def health() -> dict[str, str]:
+        files.storage.ping()
+        return {"status": "ok"}
+
+    app.add_middleware(BodyLimit)
+    return app

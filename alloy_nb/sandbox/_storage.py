@@ -1,0 +1,168 @@
+"""The sandbox's object storage: any S3 endpoint, through boto3, SigV4 and path-style.
+
+Presigned PUT URLs sign ``Content-MD5`` and ``Content-Type``, so storage itself rejects a
+wrong body, a missing header, an expired URL or a tampered one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class StorageUnavailable(RuntimeError):
+    """Storage could not be reached or answered with a server error."""
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where the sandbox keeps bytes. ``public_endpoint_url`` goes into presigned URLs."""
+
+    endpoint_url: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    bucket: str
+    region: str = "us-east-1"
+    public_endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    last_modified: datetime
+    md5_hex: str | None  # None for multipart objects, whose ETag is not an MD5
+
+
+def _md5_from_etag(etag: str) -> str | None:
+    etag = etag.strip('"').lower()
+    return etag if len(etag) == 32 and "-" not in etag else None
+
+
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+class Storage:
+    """Thin, thread-safe wrapper over one bucket."""
+
+    def __init__(
+        self,
+        settings: S3Settings,
+        *,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 15.0,
+        attempts: int = 2,
+    ) -> None:
+        self.settings = settings
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"total_max_attempts": attempts, "mode": "standard"},
+            max_pool_connections=64,
+        )
+        self._s3 = self._client(settings.endpoint_url, config)
+        public = settings.public_endpoint_url or settings.endpoint_url
+        self._presigner = self._client(public, config)
+
+    def _client(self, endpoint: str, config: Config) -> S3Client:
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=self.settings.region,
+            aws_access_key_id=self.settings.access_key,
+            aws_secret_access_key=self.settings.secret_key,
+            config=config,
+        )
+
+    @property
+    def bucket(self) -> str:
+        return self.settings.bucket
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._s3, method)(**kwargs)
+        except ClientError as e:
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status >= 500:
+                raise StorageUnavailable(f"storage answered {status} to {method}") from e
+            raise
+        except BotoCoreError as e:
+            raise StorageUnavailable(f"storage at {self.settings.endpoint_url} is unreachable") from e
+
+    def ensure_bucket(self) -> None:
+        try:
+            self._call("head_bucket", Bucket=self.bucket)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") not in _MISSING:
+                raise
+            self._call("create_bucket", Bucket=self.bucket)
+
+    def ping(self) -> None:
+        """Raise :class:`StorageUnavailable` unless the bucket answers."""
+        try:
+            self._call("head_bucket", Bucket=self.bucket)
+        except ClientError as e:
+            raise StorageUnavailable(f"storage bucket {self.bucket!r} is not usable") from e
+
+    def presign_put(self, key: str, content_type: str, md5_base64: str, expires_in: int) -> str:
+        url: str = self._presigner.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ContentType": content_type,
+                "ContentMD5": md5_base64,
+            },
+            ExpiresIn=expires_in,
+        )
+        return url
+
+    def head(self, key: str) -> StoredObject | None:
+        try:
+            r = self._call("head_object", Bucket=self.bucket, Key=key)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise
+        return StoredObject(key, r["ContentLength"], r["LastModified"], _md5_from_etag(r["ETag"]))
+
+    def list(
+        self, prefix: str, *, start_after: str = "", max_keys: int = 1000
+    ) -> tuple[list[StoredObject], bool]:
+        """One page of objects under ``prefix`` in key order, and whether more follow."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": max_keys}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        r = self._call("list_objects_v2", **kwargs)
+        items = [
+            StoredObject(o["Key"], o["Size"], o["LastModified"], _md5_from_etag(o["ETag"]))
+            for o in r.get("Contents", [])
+        ]
+        return items, bool(r.get("IsTruncated"))
+
+    def iter_all(self, prefix: str = "", *, start_after: str = "") -> Iterator[StoredObject]:
+        after = start_after
+        while True:
+            items, more = self.list(prefix, start_after=after)
+            yield from items
+            if not more or not items:
+                return
+            after = items[-1].key
+
+    def delete(self, key: str) -> None:
+        self._call("delete_object", Bucket=self.bucket, Key=key)
+
+    def open(self, key: str) -> Any:
+        """A streaming body for ``key`` (``.read(n)``/``.iter_chunks()``); caller closes it."""
+        return self._call("get_object", Bucket=self.bucket, Key=key)["Body"]
