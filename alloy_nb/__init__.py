@@ -3,8 +3,6 @@
 The offline sandbox lives in :mod:`alloy_nb.sandbox` and is never imported from here.
 """
 
-from __future__ import annotations
-
 from alloy_nb._md5 import MD5, md5_file, to_base64, to_hex
 
 __all__ = ["MD5", "__version__", "md5_file", "to_base64", "to_hex"]
