@@ -5,7 +5,7 @@ The offline sandbox lives in :mod:`alloy_nb.sandbox` and is never imported from 
 
 from alloy_nb._md5 import MD5, md5_file, to_base64, to_hex
 
-__all__ = ["__version__", "MD5", "md5_file", "to_base64", "to_hex"]
+__all__ = ["MD5", "__version__", "md5_file", "to_base64", "to_hex"]
 
 __version__ = "0.1.0"
 

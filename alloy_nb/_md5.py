@@ -110,9 +110,7 @@ def md5_file(
     return result
 
 
-def _hash_stream(
-    f: BinaryIO, chunk_size: int, on_progress: Callable[[int], None] | None
-) -> MD5:
+def _hash_stream(f: BinaryIO, chunk_size: int, on_progress: Callable[[int], None] | None) -> MD5:
     h = hashlib.md5(usedforsecurity=False)
     buf = bytearray(chunk_size)
     view = memoryview(buf)

@@ -68,18 +68,27 @@ class Api:
         body = {"filename": filename, "mimeType": mime, "md5": md5 or md5_pair(data)[0]}
         return self.call("POST", "/connectors/files/upload/request", json=body)
 
-    def ticket(self, filename: str, data: bytes, mime: str = "application/octet-stream") -> dict[str, str]:
+    def ticket(
+        self, filename: str, data: bytes, mime: str = "application/octet-stream"
+    ) -> dict[str, str]:
         r = self.request_upload(filename, data, mime)
         assert r.status_code == 200, r.text
         t: dict[str, str] = r.json()["presignedUrl"]
         return t
 
-    def put(self, ticket: dict[str, str], data: bytes, mime: str = "application/octet-stream",
-            **headers: str) -> httpx.Response:
+    def put(
+        self,
+        ticket: dict[str, str],
+        data: bytes,
+        mime: str = "application/octet-stream",
+        **headers: str,
+    ) -> httpx.Response:
         h = {"Content-Type": mime, "Content-MD5": ticket["md5"], **headers}
         return self.http.put(ticket["presignedUrl"], content=data, headers=h)
 
-    def upload(self, filename: str, data: bytes, mime: str = "application/octet-stream") -> dict[str, str]:
+    def upload(
+        self, filename: str, data: bytes, mime: str = "application/octet-stream"
+    ) -> dict[str, str]:
         t = self.ticket(filename, data, mime)
         if t["type"] == "new":
             r = self.put(t, data, mime)

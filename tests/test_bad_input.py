@@ -72,7 +72,9 @@ def test_filename_over_255_bytes(alice: Api) -> None:
     assert ok.status_code == 200
 
 
-@pytest.mark.parametrize("mime", ["text", "text/", "/plain", "text/plain\r\nX-Evil: 1", "a b/c", "x" * 300])
+@pytest.mark.parametrize(
+    "mime", ["text", "text/", "/plain", "text/plain\r\nX-Evil: 1", "a b/c", "x" * 300]
+)
 def test_bad_mime_type(alice: Api, mime: str) -> None:
     _error(alice.call("POST", UPLOAD, json={**GOOD, "mimeType": mime}), 400, "mimeType")
 
@@ -92,9 +94,13 @@ def test_body_not_a_json_object(alice: Api, content: bytes, words: list[str]) ->
     _error(r, 400, *words)
 
 
-@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+@pytest.mark.parametrize(
+    "ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
 def test_wrong_content_type(alice: Api, ctype: str) -> None:
-    r = alice.call("POST", UPLOAD, content=json.dumps(GOOD).encode(), headers={"Content-Type": ctype})
+    r = alice.call(
+        "POST", UPLOAD, content=json.dumps(GOOD).encode(), headers={"Content-Type": ctype}
+    )
     _error(r, 415, "Content-Type must be application/json")
 
 
@@ -128,7 +134,9 @@ ENDPOINTS = [
 @pytest.mark.parametrize(
     "auth", [None, "", "Bearer", "Basic abc", "bearer wrong-key", "test-key-workspace-a"]
 )
-def test_missing_or_bad_authorization_is_401(alice: Api, method: str, path: str, kw: dict, auth: str | None) -> None:
+def test_missing_or_bad_authorization_is_401(
+    alice: Api, method: str, path: str, kw: dict, auth: str | None
+) -> None:
     api = Api(alice.http, alice.base_url, None)
     headers = {} if auth is None else {"Authorization": auth}
     r = api.call(method, path, headers=headers, **kw)

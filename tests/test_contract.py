@@ -20,7 +20,7 @@ ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 def test_request_response_has_exactly_the_documented_shape(alice: Api) -> None:
     data = random_bytes()
-    hex_md5, b64_md5 = md5_pair(data)
+    _, b64_md5 = md5_pair(data)
     r = alice.request_upload("document.pdf", data, "application/pdf")
     assert r.status_code == 200
     body = r.json()
@@ -62,7 +62,9 @@ def test_wrong_body_is_rejected_by_storage_and_not_listed(alice: Api) -> None:
 def test_put_without_signed_content_md5_is_rejected(alice: Api, http: httpx.Client) -> None:
     data = random_bytes()
     t = alice.ticket("a.bin", data)
-    r = http.put(t["presignedUrl"], content=data, headers={"Content-Type": "application/octet-stream"})
+    r = http.put(
+        t["presignedUrl"], content=data, headers={"Content-Type": "application/octet-stream"}
+    )
     assert r.status_code == 403
     assert alice.files() == []
 
@@ -88,7 +90,9 @@ def test_tampered_signature_is_rejected(alice: Api) -> None:
     t = alice.ticket("a.bin", data)
     sig = dict(parse_qsl(urlsplit(t["presignedUrl"]).query))["X-Amz-Signature"]
     flipped = ("0" if sig[0] != "0" else "1") + sig[1:]
-    r = alice.put({**t, "presignedUrl": _tamper(t["presignedUrl"], **{"X-Amz-Signature": flipped})}, data)
+    r = alice.put(
+        {**t, "presignedUrl": _tamper(t["presignedUrl"], **{"X-Amz-Signature": flipped})}, data
+    )
     assert r.status_code == 403
     assert alice.files() == []
 
@@ -107,7 +111,9 @@ def test_url_edited_to_another_key_is_rejected(alice: Api, bob: Api) -> None:
 def test_lengthened_expiry_is_rejected(alice: Api) -> None:
     data = random_bytes()
     t = alice.ticket("a.bin", data)
-    r = alice.put({**t, "presignedUrl": _tamper(t["presignedUrl"], **{"X-Amz-Expires": "604800"})}, data)
+    r = alice.put(
+        {**t, "presignedUrl": _tamper(t["presignedUrl"], **{"X-Amz-Expires": "604800"})}, data
+    )
     assert r.status_code == 403
 
 
@@ -248,7 +254,9 @@ def test_delete_own_file(alice: Api) -> None:
     assert alice.delete(t["s3Key"]).status_code == 404
 
 
-@pytest.mark.parametrize("name", ["my report 2024.pdf", "résumé – final.pdf", "数据.csv", "a+b=c.txt"])
+@pytest.mark.parametrize(
+    "name", ["my report 2024.pdf", "résumé – final.pdf", "数据.csv", "a+b=c.txt"]
+)
 def test_keys_with_spaces_and_unicode_list_and_delete(alice: Api, name: str) -> None:
     t = alice.upload(name, random_bytes())
     assert t["s3Key"] == f"{alice.user_id}_{name}"

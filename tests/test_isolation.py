@@ -51,13 +51,17 @@ def test_nobody_deletes_anyone_elses_file_and_cannot_tell_it_exists(world: dict)
             foreign = api.delete(ticket["s3Key"])
             missing = api.delete(ticket["s3Key"] + ".nope")
             assert foreign.status_code == missing.status_code == 404
-            assert foreign.json() == missing.json() == {"error": "Not Found", "message": "File not found"}
+            assert (
+                foreign.json()
+                == missing.json()
+                == {"error": "Not Found", "message": "File not found"}
+            )
             assert owner.keys() == [ticket["s3Key"]]
 
 
 def test_dedup_never_answers_with_another_users_file(world: dict) -> None:
     for name, (api, _, _) in world.items():
-        for other, (_, ticket, data) in world.items():
+        for other, (_, _, data) in world.items():
             if other == name:
                 continue
             r = api.request_upload(f"probe-{other}.txt", data, "text/plain")
@@ -78,7 +82,9 @@ def test_userid_of_another_workspace_gives_no_access(world: dict) -> None:
     as_b1 = a1.call("GET", "/connectors/files/list", headers={"x-alloy-userid": b1.user_id})
     assert as_b1.status_code == 403
     assert b1_ticket["s3Key"] not in as_b1.text
-    r = a1.call("DELETE", f"/connectors/files/{b1_ticket['s3Key']}", headers={"x-alloy-userid": b1.user_id})
+    r = a1.call(
+        "DELETE", f"/connectors/files/{b1_ticket['s3Key']}", headers={"x-alloy-userid": b1.user_id}
+    )
     assert r.status_code == 403
     assert b1.keys() == [b1_ticket["s3Key"]]
 
@@ -100,17 +106,21 @@ def test_malformed_userid_is_a_400(workspace_a: Api, bad: str) -> None:
 
 def test_userid_selects_a_user_of_the_same_workspace(world: dict, workspace_a: Api) -> None:
     a2, a2_ticket, _ = world["a2"]
-    as_a2 = workspace_a.call("GET", "/connectors/files/list", headers={"x-alloy-userid": a2.user_id})
+    as_a2 = workspace_a.call(
+        "GET", "/connectors/files/list", headers={"x-alloy-userid": a2.user_id}
+    )
     assert [f["s3Key"] for f in as_a2.json()["files"]] == [a2_ticket["s3Key"]]
 
 
-def test_default_user_is_distinct_per_workspace(sandbox, workspace_a: Api, workspace_b: Api) -> None:
+def test_default_user_is_distinct_per_workspace(
+    sandbox, workspace_a: Api, workspace_b: Api
+) -> None:
     a_default, b_default = (k.user_id for k in sandbox.api_keys)
     assert a_default != b_default
     data = random_bytes()
     t = workspace_a.upload("default-user.bin", data)
     assert t["s3Key"].startswith(a_default + "_")
-    assert t["s3Key"] not in workspace_b.keys()
+    assert t["s3Key"] not in workspace_b.keys()  # noqa: SIM118 - Api.keys() is a listing
     assert workspace_b.delete(t["s3Key"]).status_code == 404
     assert workspace_a.delete(t["s3Key"]).status_code == 200
 

@@ -49,17 +49,23 @@ def _parser() -> argparse.ArgumentParser:
         help="an accepted API key (repeatable; each is its own workspace). "
         "Default: $ALLOY_SANDBOX_API_KEYS, else a demo key kept in the data directory",
     )
-    p.add_argument("--url-ttl", type=int, default=PRESIGNED_URL_TTL_SECONDS,
-                   help="presigned URL lifetime in seconds (default 3600)")
+    p.add_argument(
+        "--url-ttl",
+        type=int,
+        default=PRESIGNED_URL_TTL_SECONDS,
+        help="presigned URL lifetime in seconds (default 3600)",
+    )
     s3 = p.add_argument_group("external S3 (instead of the bundled SeaweedFS)")
     s3.add_argument("--s3-endpoint", default=env(ENV_SANDBOX_S3_ENDPOINT))
-    s3.add_argument("--s3-public-endpoint", default=env(ENV_SANDBOX_S3_PUBLIC_ENDPOINT),
-                    help="endpoint written into presigned URLs, if clients see storage elsewhere")
+    s3.add_argument(
+        "--s3-public-endpoint",
+        default=env(ENV_SANDBOX_S3_PUBLIC_ENDPOINT),
+        help="endpoint written into presigned URLs, if clients see storage elsewhere",
+    )
     s3.add_argument("--s3-access-key", default=env(ENV_SANDBOX_S3_ACCESS_KEY))
     s3.add_argument("--s3-bucket", default=env(ENV_SANDBOX_S3_BUCKET, SANDBOX_DEFAULT_BUCKET))
     s3.add_argument("--s3-region", default=env(ENV_SANDBOX_S3_REGION, SANDBOX_DEFAULT_REGION))
-    p.add_argument("--log-level", default="warning",
-                   choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return p
 
 
@@ -70,19 +76,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.s3_endpoint:
         secret = os.environ.get(ENV_SANDBOX_S3_SECRET_KEY)
         if not args.s3_access_key or not secret:
-            print(f"--s3-endpoint needs --s3-access-key and ${ENV_SANDBOX_S3_SECRET_KEY}",
-                  file=sys.stderr)
+            print(
+                f"--s3-endpoint needs --s3-access-key and ${ENV_SANDBOX_S3_SECRET_KEY}",
+                file=sys.stderr,
+            )
             return 2
-        s3 = S3Settings(args.s3_endpoint, args.s3_access_key, secret, args.s3_bucket,
-                        args.s3_region, args.s3_public_endpoint)
+        s3 = S3Settings(
+            args.s3_endpoint,
+            args.s3_access_key,
+            secret,
+            args.s3_bucket,
+            args.s3_region,
+            args.s3_public_endpoint,
+        )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        sandbox = start(host=args.host, port=args.port, data_dir=Path(args.data_dir),
-                        api_keys=args.api_keys, s3=s3, url_ttl=args.url_ttl,
-                        log_level=args.log_level)
-    except Exception as e:  # noqa: BLE001 - the CLI reports any start failure in one line
+        sandbox = start(
+            host=args.host,
+            port=args.port,
+            data_dir=Path(args.data_dir),
+            api_keys=args.api_keys,
+            s3=s3,
+            url_ttl=args.url_ttl,
+            log_level=args.log_level,
+        )
+    except Exception as e:
         print(f"alloy sandbox failed to start: {e}", file=sys.stderr)
         return 1
     try:

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,31 +28,31 @@ _USERNAME = re.compile(r"[\w.@+-]{1,128}")
 class UploadRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     filename: StrictStr = Field(examples=["document.pdf"])
-    mimeType: StrictStr = Field(examples=["application/pdf"])  # noqa: N815 - wire name
+    mimeType: StrictStr = Field(examples=["application/pdf"])
     md5: StrictStr = Field(examples=["2942bfabb3d05332b66eb128e0842cff"])
 
 
 class PresignedUrl(BaseModel):
-    presignedUrl: str  # noqa: N815
+    presignedUrl: str
     md5: str
-    s3Key: str  # noqa: N815
+    s3Key: str
     type: Literal["new", "existing"]
 
 
 class UploadResponse(BaseModel):
-    presignedUrl: PresignedUrl  # noqa: N815
+    presignedUrl: PresignedUrl
 
 
 class FileEntry(BaseModel):
-    s3Key: str  # noqa: N815
+    s3Key: str
     filename: str
     size: int
-    lastModified: str  # noqa: N815
+    lastModified: str
 
 
 class FileList(BaseModel):
     files: list[FileEntry]
-    nextCursor: str | None = Field(  # noqa: N815
+    nextCursor: str | None = Field(
         default=None, description="Only present when `limit` was given and more files follow."
     )
 
@@ -65,18 +65,18 @@ class DeleteResponse(BaseModel):
 class CreateUserRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     username: StrictStr
-    fullName: StrictStr | None = None  # noqa: N815
+    fullName: StrictStr | None = None
 
 
 class CreateUserResponse(BaseModel):
-    userId: str  # noqa: N815
+    userId: str
 
 
 class UserEntry(BaseModel):
-    userId: str  # noqa: N815
+    userId: str
     username: str
-    fullName: str | None  # noqa: N815
-    createdAt: str  # noqa: N815
+    fullName: str | None
+    createdAt: str
 
 
 class UserList(BaseModel):
@@ -143,7 +143,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _router(files: FileService, registry: Registry) -> APIRouter:
     router = APIRouter(responses=_ERRORS)
-    CallerDep = Annotated[Caller, Depends(_caller_dependency(registry))]  # noqa: N806
+    CallerDep = Annotated[Caller, Depends(_caller_dependency(registry))]
 
     @router.post(
         "/connectors/files/upload/request",
@@ -157,9 +157,7 @@ def _router(files: FileService, registry: Registry) -> APIRouter:
             raise ApiError(400, f"field 'filename' is longer than {MAX_FILENAME_BYTES} bytes")
         _require_text("mimeType", body.mimeType)
         if not _MIME.fullmatch(body.mimeType) or len(body.mimeType) > 255:
-            raise ApiError(
-                400, "field 'mimeType' must be a MIME type such as 'application/pdf'"
-            )
+            raise ApiError(400, "field 'mimeType' must be a MIME type such as 'application/pdf'")
         _require_text("md5", body.md5)
         try:
             md5 = parse_md5(body.md5)
@@ -205,7 +203,7 @@ def _router(files: FileService, registry: Registry) -> APIRouter:
         summary="Delete user file",
     )
     def delete_file(
-        s3Key: Annotated[str, Path(min_length=1, max_length=1024)],  # noqa: N803
+        s3Key: Annotated[str, Path(min_length=1, max_length=1024)],
         caller: CallerDep,
     ) -> dict[str, Any]:
         try:
@@ -289,7 +287,7 @@ class BodyLimit:
 
 
 def _operation_id(route: APIRoute) -> str:
-    method = sorted(route.methods)[0].lower()
+    method = sorted(route.methods or {"get"})[0].lower()
     return f"{method}{re.sub(r'[^A-Za-z0-9]+', '_', route.path_format)}".rstrip("_")
 
 

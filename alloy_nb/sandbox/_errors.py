@@ -29,7 +29,9 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"error": HTTPStatus(status).phrase, "message": message}, status, headers=headers
     )
@@ -57,7 +59,9 @@ _FIELD_PROBLEMS = {
 def describe_validation(exc: RequestValidationError, content_type: str) -> tuple[int, str]:
     """Turn pydantic's first complaint into (status, a message naming the field and the fix)."""
     errors: list[dict[str, Any]] = list(exc.errors())
-    first = errors[0] if errors else {"type": "", "loc": ("body",), "msg": "invalid request"}
+    first: dict[str, Any] = (
+        errors[0] if errors else {"type": "", "loc": ("body",), "msg": "invalid request"}
+    )
     loc = tuple(str(p) for p in first.get("loc", ()))
     kind = str(first.get("type", ""))
     if loc[:1] == ("body",):
@@ -67,7 +71,8 @@ def describe_validation(exc: RequestValidationError, content_type: str) -> tuple
                 "send the body as JSON with 'Content-Type: application/json'"
             )
         if kind == "json_invalid":
-            return 400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')}"
+            ctx: dict[str, Any] = first.get("ctx") or {}
+            return 400, f"request body is not valid JSON: {ctx.get('error', '')}"
         if loc == ("body",):
             if kind == "missing":
                 return 400, "request body is required: send a JSON object"
@@ -100,8 +105,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StorageUnavailable)
     async def _storage(request: Request, exc: StorageUnavailable) -> JSONResponse:
         log.warning("storage unavailable: %s", exc)
-        return error_response(503, f"file storage is unavailable, retry later ({exc})",
-                              {"Retry-After": "2"})
+        return error_response(
+            503, f"file storage is unavailable, retry later ({exc})", {"Retry-After": "2"}
+        )
 
     @app.exception_handler(ClientError)
     async def _storage_refused(request: Request, exc: ClientError) -> JSONResponse:

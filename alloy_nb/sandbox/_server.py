@@ -132,8 +132,9 @@ def start(
     closers: list[Any] = []
     try:
         if s3 is None:
-            weed = WeedServer(root / "s3", bucket=SANDBOX_DEFAULT_BUCKET,
-                              region=SANDBOX_DEFAULT_REGION).start()
+            weed = WeedServer(
+                root / "s3", bucket=SANDBOX_DEFAULT_BUCKET, region=SANDBOX_DEFAULT_REGION
+            ).start()
             s3 = weed.settings
         storage = Storage(s3)
         storage.ensure_bucket()

@@ -98,7 +98,9 @@ class Storage:
                 raise StorageUnavailable(f"storage answered {status} to {method}") from e
             raise
         except BotoCoreError as e:
-            raise StorageUnavailable(f"storage at {self.settings.endpoint_url} is unreachable") from e
+            raise StorageUnavailable(
+                f"storage at {self.settings.endpoint_url} is unreachable"
+            ) from e
 
     def ensure_bucket(self) -> None:
         try:

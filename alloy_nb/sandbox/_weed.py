@@ -225,7 +225,7 @@ class WeedServer:
         self.stop()
 
     def _remove_sockets(self) -> None:
-        dirs = {Path(tempfile.gettempdir()), Path("/tmp")}  # weed ignores TMPDIR here
+        dirs = {Path(tempfile.gettempdir()), Path("/tmp")}  # noqa: S108  # weed ignores TMPDIR here
         for port in self.ports.values():
             for kind in ("master", "volume", "filer", "s3", "admin"):
                 for d in dirs:
