@@ -75,3 +75,26 @@ def test_storage_down_is_a_quick_503_and_recovers_nothing_half_written(
             assert "storage is unavailable" in r.json()["message"]
             assert "Traceback" not in r.text
         assert http.get(sb.base_url + "/health").status_code == 503
+
+
+def test_any_s3_endpoint_can_replace_the_bundled_one(http: httpx.Client) -> None:
+    """Configuration path for AWS S3, MinIO or a cluster: here a moto server (no enforcement
+    is asserted, so moto is fine)."""
+    from moto.server import ThreadedMotoServer
+
+    from alloy_nb.sandbox import S3Settings
+    from alloy_nb.sandbox._weed import free_port_pairs
+
+    port = free_port_pairs(1)[0]
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    try:
+        s3 = S3Settings(f"http://127.0.0.1:{port}", "testing", "testing", "elsewhere", "eu-west-1")
+        with alloy_nb.sandbox.start(api_keys=[KEY], s3=s3) as sb:
+            assert sb.weed is None
+            api = Api(http, sb.base_url, KEY)
+            t = api.upload("remote.bin", random_bytes(321))
+            assert t["presignedUrl"].startswith(f"http://127.0.0.1:{port}/elsewhere/")
+            assert [(f["s3Key"], f["size"]) for f in api.files()] == [(t["s3Key"], 321)]
+    finally:
+        moto.stop()

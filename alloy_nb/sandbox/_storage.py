@@ -108,7 +108,10 @@ class Storage:
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") not in _MISSING:
                 raise
-            self._call("create_bucket", Bucket=self.bucket)
+            kwargs: dict[str, Any] = {"Bucket": self.bucket}
+            if self.settings.region != "us-east-1":  # S3 wants the region spelled out elsewhere
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.settings.region}
+            self._call("create_bucket", **kwargs)
 
     def ping(self) -> None:
         """Raise :class:`StorageUnavailable` unless the bucket answers."""
