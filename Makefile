@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LINTED := alloy_nb tests $(wildcard benchmarks)
 
 .PHONY: setup test lint typecheck pytest demo clean
 
@@ -15,8 +16,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: setup
-	$(BIN)/ruff check alloy_nb tests benchmarks
-	$(BIN)/ruff format --check alloy_nb tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: setup
 	$(BIN)/mypy
