@@ -1,14 +1,68 @@
 """alloy_nb: move files between Jupyter notebooks, Alloy's File Management API and connectors.
 
+>>> import alloy_nb
+>>> client = alloy_nb.connect()            # doctest: +SKIP
+>>> client.upload("report.csv")            # doctest: +SKIP
+>>> client.list_files()                    # doctest: +SKIP
+
 The offline sandbox lives in :mod:`alloy_nb.sandbox` and is never imported from here.
 """
 
+from alloy_nb._client import Client
+from alloy_nb._connect import connect
+from alloy_nb._exceptions import (
+    AlloyError,
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    FileTooLargeError,
+    IntegrityError,
+    MissingCredentialsError,
+    MissingDependencyError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+)
 from alloy_nb._md5 import MD5, md5_file, to_base64, to_hex
-
-__all__ = ["MD5", "__version__", "md5_file", "to_base64", "to_hex"]
+from alloy_nb._models import UploadResult, UploadTicket
 
 __version__ = "0.1.0"
 
-for _name in ("MD5", "md5_file", "to_base64", "to_hex"):
-    globals()[_name].__module__ = "alloy_nb"
-del _name
+__all__ = [
+    "MD5",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AlloyError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConflictError",
+    "FileTooLargeError",
+    "IntegrityError",
+    "MissingCredentialsError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "UploadResult",
+    "UploadTicket",
+    "__version__",
+    "connect",
+    "md5_file",
+    "to_base64",
+    "to_hex",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if hasattr(_obj, "__module__") and not isinstance(_obj, str):
+        _obj.__module__ = "alloy_nb"
+del _name, _obj

@@ -1,0 +1,241 @@
+"""``Client``: the typed entry point to Alloy's File Management API."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx
+
+from alloy_nb import _http
+from alloy_nb._constants import (
+    API_VERSION,
+    DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_WORKERS,
+    DEFAULT_TIMEOUT_SECONDS,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_USER_ID,
+    LIST_PAGE_SIZE,
+)
+from alloy_nb._exceptions import MissingCredentialsError, make_status_error
+from alloy_nb._frames import deletes_frame, files_frame, uploads_frame
+from alloy_nb._md5 import to_hex
+from alloy_nb._models import UploadResult, UploadTicket
+from alloy_nb._uploads import ProgressHook, upload_many, upload_one
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from alloy_nb._sources import UploadSource
+
+__all__ = ["Client"]
+
+_NO_KEY = (
+    "no Alloy API key: pass Client(api_key=...) or set the {env} environment variable "
+    "(Dashboard -> Settings -> API Keys). To try alloy_nb offline, use alloy_nb.connect(), "
+    "which starts a local sandbox when no key is configured."
+)
+
+
+class Client:
+    """A client for Alloy's File Management API.
+
+    Args:
+        api_key: defaults to ``$ALLOY_API_KEY``.
+        base_url: defaults to ``$ALLOY_BASE_URL``, then ``https://production.runalloy.com``.
+        user_id: sent as ``x-alloy-userid``; defaults to ``$ALLOY_USER_ID``.
+        http_client: an ``httpx.Client`` to use (and not close); one is made otherwise.
+
+    Example::
+
+        client = alloy_nb.Client()                # from the environment
+        result = client.upload("report.csv")      # hash, request, PUT (or skip if stored)
+        client.list_files()                       # a DataFrame
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_version: str = API_VERSION,
+        user_id: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        key = api_key or os.environ.get(ENV_API_KEY)
+        if not key:
+            raise MissingCredentialsError(_NO_KEY.format(env=ENV_API_KEY))
+        self.__api_key = key
+        self.base_url = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
+        self.api_version = api_version
+        self.user_id = user_id or os.environ.get(ENV_USER_ID) or None
+        self.max_retries = max_retries
+        self._owns_http = http_client is None
+        if http_client is None:
+            if not isinstance(timeout, httpx.Timeout):
+                timeout = httpx.Timeout(timeout, connect=DEFAULT_CONNECT_TIMEOUT_SECONDS)
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+            http_client = httpx.Client(timeout=timeout, limits=limits)
+        self.http = http_client
+
+    def __repr__(self) -> str:
+        user = f", user_id={self.user_id!r}" if self.user_id else ""
+        return f"alloy_nb.Client(base_url={self.base_url!r}{user})"
+
+    def close(self) -> None:
+        """Close the HTTP connection pool (unless it was passed in)."""
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- plumbing ----
+
+    def _headers(self) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {self.__api_key}",
+            "x-api-version": self.api_version,
+            "Accept": "application/json",
+        }
+        if self.user_id:
+            headers["x-alloy-userid"] = self.user_id
+        return headers
+
+    def _api(self, method: str, path: str, *, context: str, **kwargs: Any) -> Any:
+        """Call the API with retries; raise the matching error for a non-2xx answer."""
+        response = _http.send(
+            self.http,
+            method,
+            self.base_url + path,
+            max_retries=self.max_retries,
+            headers=self._headers(),
+            **kwargs,
+        )
+        if not response.is_success:
+            raise make_status_error(response, context=context)
+        return response.json()
+
+    # ---- files ----
+
+    def request_upload(self, filename: str, mime_type: str, md5: str) -> UploadTicket:
+        """Ask for a presigned PUT URL; ``md5`` in hex or base64.
+
+        ``ticket.type == "existing"`` means the bytes are already stored under ``s3_key``.
+        """
+        body = {"filename": filename, "mimeType": mime_type, "md5": to_hex(md5)}
+        payload = self._api(
+            "POST", "/connectors/files/upload/request", json=body,
+            context=f"upload request for {filename}",
+        )  # fmt: skip
+        return UploadTicket.from_response(payload)
+
+    def upload(
+        self,
+        source: UploadSource,
+        *,
+        filename: str | None = None,
+        mime_type: str | None = None,
+        progress: bool = True,
+        on_progress: ProgressHook | None = None,
+        on_hash_progress: ProgressHook | None = None,
+    ) -> UploadResult:
+        """Upload a path, bytes, a binary file object or a DataFrame; skip it if stored.
+
+        The MIME type is guessed from the name when not given. A DataFrame is written as
+        CSV, Parquet or JSON lines by the extension of ``filename`` (default
+        ``dataframe.csv``) through a temporary file. ``on_hash_progress(done, total)`` and
+        ``on_progress(done, total)`` report bytes hashed and bytes sent.
+
+        Example::
+
+            >>> client.upload("figures/plot.png")            # doctest: +SKIP
+            UploadResult(s3_key='651e…_plot.png', filename='plot.png', type='new', ...)
+            >>> client.upload(df, filename="scores.parquet")  # doctest: +SKIP
+        """
+        return upload_one(
+            self, source, filename=filename, mime_type=mime_type, progress=progress,
+            on_progress=on_progress, on_hash_progress=on_hash_progress,
+        )  # fmt: skip
+
+    def upload_many(
+        self,
+        sources: Iterable[UploadSource],
+        *,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        progress: bool = True,
+    ) -> pd.DataFrame:
+        """Upload many sources concurrently; one row per source, failures in ``error``.
+
+        Example::
+
+            >>> df = client.upload_many(sorted(Path("exports").glob("*.csv")))  # doctest: +SKIP
+            >>> df[df.error.notna()]                                            # doctest: +SKIP
+        """
+        rows = upload_many(self, sources, max_workers=max_workers, progress=progress)
+        return uploads_frame(rows)
+
+    def list_files(self, *, page_size: int | None = LIST_PAGE_SIZE) -> pd.DataFrame:
+        """The caller's files as ``s3_key, filename, size, last_modified`` sorted by key.
+
+        Follows the ``limit``/``cursor`` paging extension when the server offers it; a
+        server without it returns everything at once. ``page_size=None`` sends no paging
+        parameters at all.
+        """
+        files: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {}
+            if page_size is not None:
+                params["limit"] = page_size
+            if cursor:
+                params["cursor"] = cursor
+            page = self._api(
+                "GET", "/connectors/files/list", params=params, context="listing files"
+            )
+            files.extend(page.get("files", []))
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return files_frame(files)
+
+    def delete_file(self, s3_key: str) -> None:
+        """Delete one of the caller's files; a foreign or missing key raises NotFoundError."""
+        self._api(
+            "DELETE", "/connectors/files/" + quote(s3_key, safe=""),
+            context=f"deleting {s3_key}",
+        )  # fmt: skip
+
+    def delete_files(
+        self, keys: Iterable[str] | pd.DataFrame, *, max_workers: int = DEFAULT_MAX_WORKERS
+    ) -> pd.DataFrame:
+        """Delete many keys (or the ``s3_key`` column of a listing); one row per key.
+
+        Example::
+
+            >>> files = client.list_files()                                  # doctest: +SKIP
+            >>> client.delete_files(files[files.filename.str.endswith(".tmp")])  # doctest: +SKIP
+        """
+        if hasattr(keys, "columns"):
+            keys = keys["s3_key"].tolist()  # type: ignore[index]
+        key_list = [str(k) for k in keys]
+
+        def one(key: str) -> dict[str, Any]:
+            try:
+                self.delete_file(key)
+            except Exception as e:
+                return {"s3_key": key, "deleted": False, "error": f"{type(e).__name__}: {e}"}
+            return {"s3_key": key, "deleted": True, "error": None}
+
+        with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+            return deletes_frame(list(pool.map(one, key_list)))

@@ -1,0 +1,203 @@
+"""The upload pipeline: streamed MD5 -> upload request -> (skip if existing) -> streamed PUT."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from alloy_nb import _http
+from alloy_nb._constants import MAX_SINGLE_PUT_BYTES
+from alloy_nb._exceptions import (
+    APIStatusError,
+    FileTooLargeError,
+    IntegrityError,
+    PermissionDeniedError,
+    make_status_error,
+)
+from alloy_nb._md5 import CHUNK_SIZE, MD5, md5_file
+from alloy_nb._models import UploadResult, UploadTicket
+from alloy_nb._progress import byte_bar, count_bar, progress_enabled
+from alloy_nb._sources import OpenedSource, describe, open_source
+
+if TYPE_CHECKING:
+    from alloy_nb._client import Client
+
+ProgressHook = Callable[[int, int], None]
+
+_EXTRA_TYPES = {".parquet": "application/vnd.apache.parquet", ".ipynb": "application/x-ipynb+json"}
+
+
+def guess_mime_type(filename: str) -> str:
+    """MIME type from the name's extension; ``application/octet-stream`` when unknown."""
+    ext = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    return _EXTRA_TYPES.get(ext) or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def _counter(
+    total: int, *sinks: Callable[[int], None] | None, hook: ProgressHook | None
+) -> Callable[[int], None]:
+    done = 0
+
+    def update(n: int) -> None:
+        nonlocal done
+        done += n
+        for sink in sinks:
+            if sink is not None:
+                sink(n)
+        if hook is not None:
+            hook(done, total)
+
+    return update
+
+
+def upload_one(
+    client: Client,
+    source: Any,
+    *,
+    filename: str | None,
+    mime_type: str | None,
+    progress: bool,
+    on_progress: ProgressHook | None = None,
+    on_hash_progress: ProgressHook | None = None,
+) -> UploadResult:
+    started = time.monotonic()
+    bars = progress_enabled(progress)
+    with open_source(source, filename) as src:
+        if src.size > MAX_SINGLE_PUT_BYTES:
+            raise FileTooLargeError(
+                f"{src.filename} is {src.size:,} bytes; one upload carries at most "
+                f"{MAX_SINGLE_PUT_BYTES:,} bytes (5 GiB). Split the file, or ask Alloy about "
+                "multipart uploads"
+            )
+        mime = mime_type or guess_mime_type(src.filename)
+        with byte_bar(bars, src.size, f"hashing {src.filename}") as bar:
+            src.file.seek(src.start)
+            md5 = md5_file(src.file, on_progress=_counter(src.size, bar, hook=on_hash_progress))
+        ticket = client.request_upload(src.filename, mime, md5.hex)
+        if ticket.type == "new":
+            with byte_bar(bars, src.size, f"uploading {src.filename}") as bar:
+                ticket = _put_with_renewal(client, ticket, src, mime, md5, bar, on_progress)
+        elif on_progress is not None:
+            on_progress(src.size, src.size)
+    return UploadResult(
+        s3_key=ticket.s3_key,
+        filename=src.filename,
+        type=ticket.type,
+        size=src.size,
+        md5_hex=md5.hex,
+        md5_base64=md5.base64,
+        mime_type=mime,
+        seconds=round(time.monotonic() - started, 6),
+    )
+
+
+class _Sent:
+    """Bytes sent in the current PUT attempt, mirrored to the bar and the hook."""
+
+    def __init__(self, bar: Callable[[int], None], hook: ProgressHook | None, total: int):
+        self.bar, self.hook, self.total, self.done = bar, hook, total, 0
+
+    def add(self, n: int) -> None:
+        self.done += n
+        self.bar(n)
+        if self.hook is not None:
+            self.hook(self.done, self.total)
+
+    def reset(self) -> None:
+        """A retry starts the body again: take back what the failed attempt showed."""
+        if self.done:
+            self.bar(-self.done)
+            self.done = 0
+
+
+def _stream(src: OpenedSource, sent: _Sent) -> Iterator[bytes]:
+    """Exactly ``src.size`` bytes from ``src.start``, in chunks; restartable by calling again."""
+    sent.reset()
+    src.file.seek(src.start)
+    remaining = src.size
+    while remaining:
+        chunk = src.file.read(min(CHUNK_SIZE, remaining))
+        if not chunk:
+            raise IntegrityError(
+                f"{src.filename} became shorter while it was uploading; nothing was stored",
+                filename=src.filename,
+            )
+        remaining -= len(chunk)
+        sent.add(len(chunk))
+        yield chunk
+
+
+def _is_expired(error: APIStatusError) -> bool:
+    return isinstance(error, PermissionDeniedError) and "expired" in error.message.lower()
+
+
+def _put_with_renewal(
+    client: Client,
+    ticket: UploadTicket,
+    src: OpenedSource,
+    mime: str,
+    md5: MD5,
+    bar: Callable[[int], None],
+    on_progress: ProgressHook | None,
+) -> UploadTicket:
+    """PUT the bytes; if the URL expired on the way, ask for a new one once and PUT again."""
+    for renewal in (False, True):
+        if renewal:
+            ticket = client.request_upload(src.filename, mime, md5.hex)
+            if ticket.type == "existing":
+                return ticket
+        sent = _Sent(bar, on_progress, src.size)
+        response = _http.send(
+            client.http,
+            "PUT",
+            ticket.presigned_url,
+            max_retries=client.max_retries,
+            content=lambda sent=sent: _stream(src, sent),  # type: ignore[misc]
+            headers={
+                "Content-Type": mime,
+                "Content-MD5": ticket.md5_base64,
+                "Content-Length": str(src.size),
+            },
+        )
+        if response.is_success:
+            return ticket
+        error = make_status_error(response, context=f"upload of {src.filename}")
+        if error.code == "BadDigest":
+            raise IntegrityError(
+                f"storage rejected {src.filename}: its bytes changed after they were hashed "
+                f"(Content-MD5 mismatch). Nothing was stored; upload it again.",
+                filename=src.filename,
+            ) from error
+        if not (_is_expired(error) and not renewal):
+            raise error
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def upload_many(
+    client: Client, sources: Iterable[Any], *, max_workers: int, progress: bool
+) -> list[dict[str, Any]]:
+    """Upload concurrently over the client's one ``httpx.Client``; one row per source."""
+    items = list(sources)
+
+    def one(source: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {"source": describe(source)}
+        try:
+            result = upload_one(client, source, filename=None, mime_type=None, progress=False)
+        except Exception as e:
+            row["error"] = f"{type(e).__name__}: {e}"
+        else:
+            row.update(result.to_dict(), error=None)
+        return row
+
+    with count_bar(progress_enabled(progress), len(items), "uploading") as bar:
+
+        def tracked(source: Any) -> dict[str, Any]:
+            row = one(source)
+            bar(1)
+            return row
+
+        with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+            return list(pool.map(tracked, items))
