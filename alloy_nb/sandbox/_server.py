@@ -147,7 +147,10 @@ def start(
         keys, _demo = resolve_api_keys(api_keys, root)
         registered = [ApiKey(k, registry.register_key(k).default_user_id) for k in keys]
         app = create_app(files, registry)
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when
+        # the proto says TCP; without it every response waits ~40 ms for a delayed ACK.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         bound_port = sock.getsockname()[1]
