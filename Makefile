@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LINTED := alloy_nb tests $(wildcard benchmarks)
 
-.PHONY: setup test lint typecheck pytest demo clean
+.PHONY: setup test lint typecheck pytest demo bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ test: lint typecheck pytest
 
 demo: setup
 	$(BIN)/python -m alloy_nb.sandbox
+
+# Not part of `make test`: minutes of 1 GB transfers. Prints the table and keeps a copy.
+bench: setup
+	$(BIN)/python benchmarks/bench_client.py | tee benchmarks/results.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

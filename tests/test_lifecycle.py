@@ -98,3 +98,11 @@ def test_any_s3_endpoint_can_replace_the_bundled_one(http: httpx.Client) -> None
             assert [(f["s3Key"], f["size"]) for f in api.files()] == [(t["s3Key"], 321)]
     finally:
         moto.stop()
+
+
+def test_listening_socket_is_tcp_so_responses_go_out_without_nagle_delay(sandbox) -> None:
+    """asyncio sets TCP_NODELAY on accepted sockets only when the listener's proto is TCP."""
+    import socket
+
+    [listener] = sandbox._server.servers[0].sockets
+    assert listener.proto == socket.IPPROTO_TCP
