@@ -2,20 +2,21 @@
 
 # No `from __future__ import annotations` here: FastAPI resolves route annotations at runtime.
 import re
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alloy_nb._constants import MAX_FILENAME_BYTES, SUPPORTED_API_VERSIONS
 from alloy_nb._md5 import parse_md5
+from alloy_nb.sandbox._actions import actions_router
+from alloy_nb.sandbox._auth import Caller, caller_dependency
 from alloy_nb.sandbox._db import Registry
+from alloy_nb.sandbox._drive import DriveStore
 from alloy_nb.sandbox._errors import ApiError, error_response, install_error_handlers
 from alloy_nb.sandbox._files import MAX_PAGE, BadCursor, FileService, NotFound, listing_entry
-from alloy_nb.sandbox._names import is_user_id
 
 MAX_BODY_BYTES = 64 * 1024
 _MIME = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*(\s*;\s*[\w.+-]+=[\w.+\-\"]+)*")
@@ -88,52 +89,6 @@ class ErrorBody(BaseModel):
     message: str
 
 
-# ---- who is calling ----
-
-
-@dataclass(frozen=True)
-class Caller:
-    workspace_id: str
-    user_id: str
-
-
-def _caller_dependency(registry: Registry) -> Any:
-    def caller(
-        authorization: Annotated[str | None, Header()] = None,
-        x_api_version: Annotated[str | None, Header()] = None,
-        x_alloy_userid: Annotated[str | None, Header()] = None,
-    ) -> Caller:
-        scheme, _, key = (authorization or "").partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            raise ApiError(
-                401,
-                "missing or malformed Authorization header: send 'Authorization: Bearer <API key>'",
-                {"WWW-Authenticate": "Bearer"},
-            )
-        ws = registry.authenticate(key)
-        if ws is None:
-            raise ApiError(401, "invalid API key", {"WWW-Authenticate": "Bearer"})
-        supported = ", ".join(SUPPORTED_API_VERSIONS)
-        if x_api_version is None:
-            raise ApiError(400, f"header 'x-api-version' is required; supported: {supported}")
-        if x_api_version not in SUPPORTED_API_VERSIONS:
-            raise ApiError(
-                400,
-                f"header 'x-api-version' {x_api_version[:40]!r} is not supported; "
-                f"supported: {supported}",
-            )
-        if x_alloy_userid is None:
-            return Caller(ws.workspace_id, ws.default_user_id)
-        if not is_user_id(x_alloy_userid):
-            raise ApiError(400, "header 'x-alloy-userid' must be a 24-character hex userId")
-        if not registry.user_in_workspace(x_alloy_userid, ws.workspace_id):
-            raise ApiError(403, "header 'x-alloy-userid' is not a user of this API key")
-        return Caller(ws.workspace_id, x_alloy_userid)
-
-    return caller
-
-
 # ---- routes ----
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -143,7 +98,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _router(files: FileService, registry: Registry) -> APIRouter:
     router = APIRouter(responses=_ERRORS)
-    CallerDep = Annotated[Caller, Depends(_caller_dependency(registry))]
+    CallerDep = Annotated[Caller, Depends(caller_dependency(registry))]
 
     @router.post(
         "/connectors/files/upload/request",
@@ -291,7 +246,7 @@ def _operation_id(route: APIRoute) -> str:
     return f"{method}{re.sub(r'[^A-Za-z0-9]+', '_', route.path_format)}".rstrip("_")
 
 
-def create_app(files: FileService, registry: Registry) -> FastAPI:
+def create_app(files: FileService, registry: Registry, drive: DriveStore) -> FastAPI:
     """The sandbox's ASGI app over a file service and a user registry."""
     app = FastAPI(
         title="Alloy Connectivity API (alloy_nb sandbox)",
@@ -300,10 +255,11 @@ def create_app(files: FileService, registry: Registry) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     install_error_handlers(app)
-    router = _router(files, registry)
-    app.include_router(router)
-    for version in SUPPORTED_API_VERSIONS:
-        app.include_router(router, prefix=f"/{version}")
+    routers = [_router(files, registry), actions_router(files, registry, drive)]
+    for router in routers:
+        app.include_router(router)
+        for version in SUPPORTED_API_VERSIONS:
+            app.include_router(router, prefix=f"/{version}")
 
     @app.get("/health", tags=["Sandbox"], responses={503: {"model": ErrorBody}})
     def health() -> dict[str, str]:

@@ -81,6 +81,16 @@ class Registry(_Database):
         created_at TEXT NOT NULL,
         UNIQUE (workspace_id, username)
     );
+    CREATE TABLE IF NOT EXISTS credentials (
+        credential_id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(user_id),
+        connector_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS credentials_by_user ON credentials (user_id, connector_id);
     """
 
     def __init__(self, path: Path) -> None:
@@ -146,6 +156,59 @@ class Registry(_Database):
             (workspace_id,),
         )
         return [User(*(None if v is None else str(v) for v in r)) for r in rows]  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Credential:
+    credential_id: str
+    user_id: str
+    connector_id: str
+    name: str
+    type: str
+    created_at: str
+    updated_at: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "credentialId": self.credential_id,
+            "name": self.name,
+            "type": self.type,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+
+
+class Credentials:
+    """Connector credentials, each owned by one user; kept in the registry database."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._db = registry
+
+    def create(self, user_id: str, connector_id: str, name: str, kind: str) -> Credential:
+        now = _now_iso()
+        cred = Credential(new_object_id(), user_id, connector_id, name, kind, now, now)
+        self._db._query(
+            "INSERT INTO credentials VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (cred.credential_id, user_id, connector_id, name, kind, now, now),
+        )
+        return cred
+
+    def of_user(self, user_id: str, connector_id: str) -> list[Credential]:
+        rows = self._db._query(
+            "SELECT * FROM credentials WHERE user_id = ? AND connector_id = ? "
+            "ORDER BY created_at, credential_id",
+            (user_id, connector_id),
+        )
+        return [Credential(*map(str, r)) for r in rows]
+
+    def get(self, credential_id: str, user_id: str, connector_id: str) -> Credential | None:
+        """The credential only if it is this user's and for this connector."""
+        rows = self._db._query(
+            "SELECT * FROM credentials WHERE credential_id = ? AND user_id = ? "
+            "AND connector_id = ?",
+            (credential_id, user_id, connector_id),
+        )
+        return Credential(*map(str, rows[0])) if rows else None
 
 
 class FileIndex(_Database):

@@ -19,7 +19,9 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
 
 from alloy_nb._md5 import MD5
 from alloy_nb.sandbox._db import FileIndex
@@ -119,6 +121,17 @@ class FileService:
         items, more = self.storage.list(prefix, start_after=after, max_keys=limit)
         next_cursor = _encode_cursor(items[-1].key) if more and items else None
         return FilePage(items, next_cursor)
+
+    def open_file(self, user_id: str, s3_key: str) -> Any:
+        """A streaming body of one of the caller's files; NotFound for anyone else's."""
+        if not s3_key.startswith(user_prefix(user_id)):
+            raise NotFound(s3_key)
+        try:
+            return self.storage.open(s3_key)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound(s3_key) from None
+            raise
 
     def delete_file(self, user_id: str, s3_key: str) -> None:
         if not s3_key.startswith(user_prefix(user_id)):

@@ -25,6 +25,7 @@ from alloy_nb._constants import (
 )
 from alloy_nb.sandbox._app import create_app
 from alloy_nb.sandbox._db import FileIndex, Registry
+from alloy_nb.sandbox._drive import DriveStore
 from alloy_nb.sandbox._files import FileService
 from alloy_nb.sandbox._storage import S3Settings, Storage
 from alloy_nb.sandbox._weed import WeedServer
@@ -140,13 +141,14 @@ def start(
         storage.ensure_bucket()
         registry = Registry(root / "registry.sqlite3")
         index = FileIndex(root / "index.sqlite3")
-        closers += [registry.close, index.close]
+        drive = DriveStore(root / "drive")
+        closers += [registry.close, index.close, drive.close]
         files = FileService(storage, index, url_ttl=url_ttl)
         if not index.built:
             files.rebuild_index()
         keys, _demo = resolve_api_keys(api_keys, root)
         registered = [ApiKey(k, registry.register_key(k).default_user_id) for k in keys]
-        app = create_app(files, registry)
+        app = create_app(files, registry, drive)
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when
         # the proto says TCP; without it every response waits ~40 ms for a delayed ACK.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
