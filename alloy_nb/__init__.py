@@ -8,6 +8,8 @@
 The offline sandbox lives in :mod:`alloy_nb.sandbox` and is never imported from here.
 """
 
+from alloy_nb import connectors as connectors
+from alloy_nb._bridge import unwrap_result
 from alloy_nb._client import Client
 from alloy_nb._connect import connect
 from alloy_nb._exceptions import (
@@ -59,6 +61,7 @@ __all__ = [
     "md5_file",
     "to_base64",
     "to_hex",
+    "unwrap_result",
 ]
 
 for _name in __all__:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from alloy_nb import _http
+from alloy_nb._bridge import check_object_id, credentials_frame, send_to_google_drive
 from alloy_nb._constants import (
     API_VERSION,
     DEFAULT_BASE_URL,
@@ -239,3 +240,73 @@ class Client:
 
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
             return deletes_frame(list(pool.map(one, key_list)))
+
+    # ---- connector actions ----
+
+    def execute_action(
+        self,
+        connector_id: str,
+        action_id: str,
+        *,
+        credential_id: str,
+        request_body: dict[str, Any] | None = None,
+        query_parameters: dict[str, Any] | None = None,
+        path_params: dict[str, Any] | None = None,
+        additional_headers: dict[str, Any] | None = None,
+    ) -> Any:
+        """Run a connector action; returns the raw JSON (see :func:`alloy_nb.unwrap_result`).
+
+        Example::
+
+            >>> from alloy_nb.connectors import google_drive
+            >>> payload = google_drive.upload_file(result.s3_key)           # doctest: +SKIP
+            >>> client.execute_action("googleDrive", "uploadFile",          # doctest: +SKIP
+            ...                       credential_id=cred, **payload_kwargs)
+        """
+        check_object_id("credential_id", credential_id)
+        for label, ident in (("connector_id", connector_id), ("action_id", action_id)):
+            if not isinstance(ident, str) or not ident or "/" in ident:
+                raise ValueError(f"{label} must be a non-empty name such as 'googleDrive'")
+        body: dict[str, Any] = {"credentialId": credential_id}
+        for key, value in (
+            ("requestBody", request_body), ("queryParameters", query_parameters),
+            ("pathParams", path_params), ("additionalHeaders", additional_headers),
+        ):  # fmt: skip
+            if value is not None:
+                body[key] = value
+        return self._api(
+            "POST", f"/connectors/{quote(connector_id, safe='')}/actions/"
+            f"{quote(action_id, safe='')}/execute", json=body,
+            context=f"{connector_id}/{action_id}",
+        )  # fmt: skip
+
+    def send_to_google_drive(
+        self, files: Any, credential_id: str, *, parents: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Copy stored files into Google Drive; one row per file (s3_key, drive_file_id, name,
+        mime_type, error).
+
+        ``files`` is an s3Key, an :class:`UploadResult`, a list of them, or a DataFrame from
+        :meth:`list_files` or :meth:`upload_many` (failed upload rows are skipped).
+
+        Example::
+
+            >>> client.send_to_google_drive(client.upload("report.pdf"), cred)  # doctest: +SKIP
+        """
+        return send_to_google_drive(self, files, credential_id, parents)
+
+    def list_credentials(self, connector_id: str) -> pd.DataFrame:
+        """The user's credentials for a connector (credential_id, name, type, created_at, ...)."""
+        payload = self._api(
+            "GET", f"/connectors/{quote(connector_id, safe='')}/credentials",
+            context=f"listing {connector_id} credentials",
+        )  # fmt: skip
+        return credentials_frame(payload)
+
+    def create_credential(self, connector_id: str, *, name: str | None = None) -> Any:
+        """Create a credential; the sandbox answers ``{"credentialId", ...}`` at once, while
+        the real API may answer with an ``oauthUrl`` to finish in a browser."""
+        return self._api(
+            "POST", f"/connectors/{quote(connector_id, safe='')}/credentials",
+            json={"name": name} if name else {}, context=f"creating a {connector_id} credential",
+        )  # fmt: skip

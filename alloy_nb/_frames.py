@@ -14,9 +14,17 @@ UPLOAD_DTYPES = {
     "seconds": "Float64", "error": "string",
 }  # fmt: skip
 DELETE_DTYPES = {"s3_key": "string", "deleted": "boolean", "error": "string"}
+DRIVE_DTYPES = {
+    "s3_key": "string", "drive_file_id": "string", "name": "string", "mime_type": "string",
+    "error": "string",
+}  # fmt: skip
+CREDENTIAL_DTYPES = {
+    "credential_id": "string", "name": "string", "type": "string", "created_at": "string",
+    "updated_at": "string",
+}  # fmt: skip
 
 
-def _frame(rows: Sequence[dict[str, Any]], dtypes: dict[str, str]) -> pd.DataFrame:
+def typed_frame(rows: Sequence[dict[str, Any]], dtypes: dict[str, str]) -> pd.DataFrame:
     columns = {c: [r.get(c) for r in rows] for c in dtypes}
     frame: pd.DataFrame = pd.DataFrame(columns, columns=list(dtypes)).astype(dtypes)
     return frame
@@ -43,9 +51,9 @@ def files_frame(files: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def uploads_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """``upload_many`` rows, one per source, in the order given."""
-    return _frame(rows, UPLOAD_DTYPES)
+    return typed_frame(rows, UPLOAD_DTYPES)
 
 
 def deletes_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """``delete_files`` rows, one per key, in the order given."""
-    return _frame(rows, DELETE_DTYPES)
+    return typed_frame(rows, DELETE_DTYPES)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from alloy_nb._exceptions import (
     make_status_error,
 )
 from alloy_nb._md5 import CHUNK_SIZE, MD5, md5_file
+from alloy_nb._mime import guess_mime_type
 from alloy_nb._models import UploadResult, UploadTicket
 from alloy_nb._progress import byte_bar, count_bar, progress_enabled
 from alloy_nb._sources import OpenedSource, describe, open_source
@@ -26,14 +26,6 @@ if TYPE_CHECKING:
     from alloy_nb._client import Client
 
 ProgressHook = Callable[[int, int], None]
-
-_EXTRA_TYPES = {".parquet": "application/vnd.apache.parquet", ".ipynb": "application/x-ipynb+json"}
-
-
-def guess_mime_type(filename: str) -> str:
-    """MIME type from the name's extension; ``application/octet-stream`` when unknown."""
-    ext = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    return _EXTRA_TYPES.get(ext) or mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
 def _counter(

@@ -312,4 +312,11 @@ def test_health_and_openapi_describe_every_endpoint(sandbox: Sandbox, http: http
         assert "get" in spec["paths"][f"{prefix}/connectors/files/list"]
         assert "delete" in spec["paths"][f"{prefix}/connectors/files/{{s3Key}}"]
         assert {"get", "post"} <= set(spec["paths"][f"{prefix}/users"])
+        assert {"get", "post"} <= set(
+            spec["paths"][f"{prefix}/connectors/{{connectorId}}/credentials"]
+        )
+        assert (
+            "post"
+            in spec["paths"][f"{prefix}/connectors/{{connectorId}}/actions/{{actionId}}/execute"]
+        )
     assert "get" in spec["paths"]["/health"]

@@ -20,7 +20,11 @@ from alloy_nb.sandbox._names import filename_of
 _OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 UPLOAD_TYPES = ("media", "multipart", "resumable")
 DRIVE_FIELDS = ("kind", "id", "name", "mimeType", "parents", "size", "md5Checksum", "createdTime")
-CONNECTORS = {"googleDrive": {"type": "googleDrive-oauth2", "label": "Google Drive"}}
+# Connectors the sandbox can hold credentials for; only Google Drive has emulated actions.
+CONNECTORS = {
+    "googleDrive": {"type": "googleDrive-oauth2", "label": "Google Drive"},
+    "slack": {"type": "slack-oauth2", "label": "Slack"},
+}
 
 
 class CreateCredentialRequest(BaseModel):
