@@ -35,6 +35,18 @@ from alloy_nb._models import UploadResult, UploadTicket
 
 __version__ = "0.1.0"
 
+_WIDGETS = ("FileBrowser", "UploadPanel")
+
+
+def __getattr__(name: str) -> object:
+    """The panels load ipywidgets and anywidget only when first used."""
+    if name in _WIDGETS:
+        from alloy_nb import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'alloy_nb' has no attribute {name!r}")
+
+
 __all__ = [
     "MD5",
     "APIConnectionError",
@@ -46,6 +58,7 @@ __all__ = [
     "BadRequestError",
     "Client",
     "ConflictError",
+    "FileBrowser",
     "FileTooLargeError",
     "IntegrityError",
     "MissingCredentialsError",
@@ -54,6 +67,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
+    "UploadPanel",
     "UploadResult",
     "UploadTicket",
     "__version__",
@@ -65,6 +79,8 @@ __all__ = [
 ]
 
 for _name in __all__:
+    if _name in _WIDGETS:
+        continue
     _obj = globals()[_name]
     if hasattr(_obj, "__module__") and not isinstance(_obj, str):
         _obj.__module__ = "alloy_nb"
