@@ -18,6 +18,8 @@ from alloy_nb.widgets._common import default_client, human_size, plain_error
 SORT_COLUMNS = {"filename": "filename", "size": "size", "last modified": "last_modified",
                 "s3Key": "s3_key"}  # fmt: skip
 _CELL = "padding:0 8px; white-space:nowrap; overflow:hidden; text-overflow:ellipsis"
+_WIDE = {"width": "auto", "flex": "1 1 auto"}  # ipywidgets' default HTML width is too narrow
+_AUTO = {"width": "auto"}
 
 
 class _Clipboard(anywidget.AnyWidget):
@@ -48,20 +50,22 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         self.sort_by = w.Dropdown(options=list(SORT_COLUMNS), value="filename",
                                   description="sort", layout={"width": "200px"})  # fmt: skip
         self.descending = w.ToggleButton(value=False, description="desc", layout={"width": "60px"})
-        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.refresh_button = w.Button(description="Refresh", icon="refresh", layout=_AUTO)
         self.select_page = w.Checkbox(description="select page", indent=False)
         self.table = w.VBox()
         self.prev_button = w.Button(description="◀", layout={"width": "40px"})
         self.next_button = w.Button(description="▶", layout={"width": "40px"})
         self.page_label = w.Label()
-        self.delete_button = w.Button(description="Delete selected", button_style="danger")
+        self.delete_button = w.Button(
+            description="Delete selected", button_style="danger", layout=_AUTO
+        )
         self.confirm_button = w.Button(description="Yes, delete", button_style="danger")
         self.cancel_button = w.Button(description="Cancel")
-        self.confirm_box = w.HBox([w.Label(), self.confirm_button, self.cancel_button])
+        self.confirm_box = w.HBox([w.Label(layout=_AUTO), self.confirm_button, self.cancel_button])
         self.confirm_box.layout.display = "none"
         self.credential = w.Dropdown(description="Drive", options=[], layout={"width": "320px"})
-        self.send_button = w.Button(description="Send to Google Drive", icon="upload")
-        self.copy_button = w.Button(description="Copy s3Key", icon="copy")
+        self.send_button = w.Button(description="Send to Google Drive", icon="upload", layout=_AUTO)
+        self.copy_button = w.Button(description="Copy s3Key", icon="copy", layout=_AUTO)
         self.keys_box = w.Textarea(layout={"width": "100%", "display": "none"}, disabled=True)
         self.status = w.HTML()
         self._clipboard = _Clipboard()
@@ -86,6 +90,7 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
             w.HBox([self.delete_button, self.credential, self.send_button, self.copy_button]),
             self.confirm_box, self.keys_box, self.status, self._clipboard,
         ])  # fmt: skip
+        self.add_class("alloy-file-browser")
         self.refresh()
 
     # ---- data ----
@@ -217,7 +222,10 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         start = self.page * self.page_size
         shown = rows.iloc[start : start + self.page_size]
         self._boxes = {}
-        header = w.HTML(self._cells("", "filename", "size", "last modified", "s3Key", bold=True))
+        header = w.HTML(
+            self._cells("", "filename", "size", "last modified", "s3Key", bold=True),
+            layout=_WIDE,
+        )
         lines: list[w.Widget] = [header]
         for row in shown.itertuples():
             box = w.Checkbox(value=row.s3_key in self._chosen, indent=False,
@@ -227,7 +235,10 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
             stamp = (
                 row.last_modified.strftime("%Y-%m-%d %H:%M") if pd.notna(row.last_modified) else ""
             )
-            cells = w.HTML(self._cells(None, row.filename, human_size(row.size), stamp, row.s3_key))
+            cells = w.HTML(
+                self._cells(None, row.filename, human_size(row.size), stamp, row.s3_key),
+                layout=_WIDE,
+            )
             lines.append(w.HBox([box, cells], layout={"align_items": "center"}))
         if shown.empty:
             lines.append(w.HTML("<i>No files.</i>" if self._files.empty else "<i>No match.</i>"))
@@ -238,7 +249,7 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
 
     @staticmethod
     def _cells(first: str | None, *values: Any, bold: bool = False) -> str:
-        widths = ("240px", "80px", "130px", "360px")
+        widths = ("220px", "80px", "130px", "320px")
         tag = "b" if bold else "span"
         lead = (
             f'<span style="display:inline-block;width:28px">{first}</span>'
