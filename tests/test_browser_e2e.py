@@ -42,7 +42,9 @@ NOTEBOOK = {
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
          "source": "alloy_nb.FileBrowser(client)"},
     ],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+    },
     "nbformat": 4,
     "nbformat_minor": 5,
 }  # fmt: skip
@@ -73,12 +75,13 @@ def lab(
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
         "IPYTHONDIR": str(tmp_path / "ipython"),
     }
+    log = (tmp_path / "lab.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", f"--IdentityProvider.token={token}", "--allow-root",
          f"--ServerApp.root_dir={root}", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
          "jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "wb"),
+        env=env, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -98,6 +101,7 @@ def lab(
         proc.wait(20)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
 
 
 def kernel_process(lab_proc: subprocess.Popen[bytes]) -> psutil.Process:
