@@ -47,6 +47,10 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'alloy_nb' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WIDGETS))
+
+
 __all__ = [
     "MD5",
     "APIConnectionError",

@@ -200,3 +200,60 @@ def test_delete_with_empty_or_odd_keys(alice: Api) -> None:
         r = alice.call("DELETE", path)
         assert 400 <= r.status_code < 500, (path, r.text)
         assert set(r.json()) == {"error", "message"}
+
+
+LONE = "\\ud800"  # JSON text for a lone UTF-16 surrogate: valid JSON, invalid Unicode
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "field"),
+    [
+        (UPLOAD, f'{{"filename":"a{LONE}b.txt","mimeType":"text/plain","md5":"{"0" * 32}"}}',
+         "filename"),
+        ("/users", f'{{"username":"sur","fullName":"{LONE}"}}', "fullName"),
+        ("/users", f'{{"username":"{LONE}"}}', "username"),
+    ],
+)  # fmt: skip
+def test_lone_surrogates_are_a_400_naming_the_field(
+    alice: Api, path: str, raw: str, field: str
+) -> None:
+    r = alice.call("POST", path, content=raw.encode(), headers={"Content-Type": "application/json"})
+    _error(r, 400, field, "invalid character")
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        f'{{"s3Key":"KEY{LONE}"}}',
+        f'{{"s3Key":"KEY","metadata":{{"name":"{LONE}"}}}}',
+        f'{{"s3Key":"KEY","metadata":{{"mimeType":"{LONE}"}}}}',
+        f'{{"s3Key":"KEY","metadata":{{"name":"ok","parents":["{LONE}"]}}}}',
+    ],
+)
+def test_lone_surrogates_in_actions_copy_nothing(sandbox, alice: Api, request_body: str) -> None:
+    key = alice.upload("hello.txt", b"hello")["s3Key"]
+    cred = alice.call("POST", "/connectors/googleDrive/credentials", json={}).json()["credentialId"]
+    raw = (f'{{"credentialId":"{cred}","requestBody":{request_body.replace("KEY", key)},'
+           '"queryParameters":{"uploadType":"media"}}')  # fmt: skip
+    r = alice.call("POST", "/connectors/googleDrive/actions/uploadFile/execute",
+                   content=raw.encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+    _error(r, 400, "requestBody", "invalid character")
+    listed = alice.call("POST", "/connectors/googleDrive/actions/listFiles/execute",
+                        json={"credentialId": cred})  # fmt: skip
+    assert listed.json()["result"]["files"] == []
+    folder = sandbox.data_dir / "drive" / cred
+    assert not folder.exists() or list(folder.iterdir()) == [], "no blob without a record"
+
+
+@pytest.mark.parametrize("suffix", ["%00", "a%00b", "%01", "%7F"])
+def test_keys_with_control_characters_are_simply_not_found(alice: Api, suffix: str) -> None:
+    r = alice.call("DELETE", f"/connectors/files/{alice.user_id}_{suffix}")
+    _error(r, 404, "File not found")
+
+
+def test_action_with_a_nul_in_the_key_is_not_found(alice: Api) -> None:
+    cred = alice.call("POST", "/connectors/googleDrive/credentials", json={}).json()["credentialId"]
+    body = {"credentialId": cred, "requestBody": {"s3Key": f"{alice.user_id}_\u0000"},
+            "queryParameters": {"uploadType": "media"}}  # fmt: skip
+    r = alice.call("POST", "/connectors/googleDrive/actions/uploadFile/execute", json=body)
+    _error(r, 404, "File not found")

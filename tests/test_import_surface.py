@@ -12,7 +12,8 @@ import alloy_nb
 def test_import_does_not_pull_the_sandbox_or_its_dependencies() -> None:
     code = (
         "import sys, alloy_nb; "
-        "heavy = ('fastapi', 'starlette', 'boto3', 'botocore', 'uvicorn'); "
+        "heavy = ('fastapi', 'starlette', 'boto3', 'botocore', 'uvicorn', 'anywidget', "
+        "'ipywidgets'); "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy "
         "or m.startswith('alloy_nb.sandbox')); "
         "print(bad)"

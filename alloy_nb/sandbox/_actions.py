@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, Field, StrictStr
 
 from alloy_nb.sandbox._auth import Caller, caller_dependency
 from alloy_nb.sandbox._db import Credential, Credentials, Registry
 from alloy_nb.sandbox._drive import DriveStore
-from alloy_nb.sandbox._errors import ApiError
+from alloy_nb.sandbox._errors import ERROR_RESPONSES, ApiError
 from alloy_nb.sandbox._files import FileService, NotFound
 from alloy_nb.sandbox._names import filename_of
+from alloy_nb.sandbox._validation import RequestBody
 
 _OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 UPLOAD_TYPES = ("media", "multipart", "resumable")
@@ -27,8 +28,7 @@ CONNECTORS = {
 }
 
 
-class CreateCredentialRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class CreateCredentialRequest(RequestBody):
     name: StrictStr | None = Field(default=None, max_length=256)
 
 
@@ -44,8 +44,7 @@ class CredentialList(BaseModel):
     credentials: list[CredentialEntry]
 
 
-class ExecuteRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class ExecuteRequest(RequestBody):
     credentialId: StrictStr = Field(examples=["6901cf34fa3f225f1ceaa28c"])
     requestBody: dict[str, Any] | None = None
     queryParameters: dict[str, Any] | None = None
@@ -143,7 +142,7 @@ ConnectorId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def actions_router(files: FileService, registry: Registry, drive: DriveStore) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=ERROR_RESPONSES)
     credentials = Credentials(registry)
     CallerDep = Annotated[Caller, Depends(caller_dependency(registry))]
 

@@ -85,17 +85,23 @@ class DriveStore:
                     md5.update(chunk)
                     size += len(chunk)
                     f.write(chunk)
-            os.replace(tmp, folder / file_id)
+            created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            drive_file = DriveFile(file_id, name, mime_type, parents, size, md5.hexdigest(),
+                                   created)  # fmt: skip
+            with self._lock:  # recorded first, then made visible: never a file without a row
+                self._db.execute(
+                    "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (credential_id, file_id, name, mime_type, json.dumps(parents), size,
+                     drive_file.md5, created),
+                )  # fmt: skip
+            try:
+                os.replace(tmp, folder / file_id)
+            except OSError:
+                with self._lock:
+                    self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+                raise
         finally:
             tmp.unlink(missing_ok=True)
-        created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        drive_file = DriveFile(file_id, name, mime_type, parents, size, md5.hexdigest(), created)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (credential_id, file_id, name, mime_type, json.dumps(parents), size,
-                 drive_file.md5, created),
-            )  # fmt: skip
         return drive_file
 
     def list(self, credential_id: str) -> list[DriveFile]:

@@ -17,6 +17,16 @@ from alloy_nb.sandbox._storage import StorageUnavailable
 log = logging.getLogger("alloy_nb.sandbox")
 
 JSON_TYPES = ("application/json", "+json")
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    s: {"description": HTTPStatus(s).phrase,
+        "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    for s in (400, 401, 403, 404, 409, 413, 415, 502, 503)
+}  # fmt: skip
 
 
 class ApiError(Exception):
@@ -81,7 +91,11 @@ def describe_validation(exc: RequestValidationError, content_type: str) -> tuple
         loc[0] if loc else "", "parameter"
     )
     name = ".".join(loc[1:]) or "body"
-    problem = _FIELD_PROBLEMS.get(kind, str(first.get("msg", "is invalid")).lower())
+    if kind == "value_error":
+        ctx_error = (first.get("ctx") or {}).get("error")
+        problem = str(ctx_error) if ctx_error else "is invalid"
+    else:
+        problem = _FIELD_PROBLEMS.get(kind, str(first.get("msg", "is invalid")).lower())
     return 400, f"{where} '{name}' {problem}"
 
 
@@ -118,4 +132,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal error in the sandbox; see its log")
+        # The server drops the connection after an unhandled error: say so to the client.
+        return error_response(
+            500, "internal error in the sandbox; see its log", {"Connection": "close"}
+        )

@@ -17,6 +17,7 @@ import binascii
 import logging
 import threading
 import time
+import unicodedata
 import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -124,8 +125,7 @@ class FileService:
 
     def open_file(self, user_id: str, s3_key: str) -> Any:
         """A streaming body of one of the caller's files; NotFound for anyone else's."""
-        if not s3_key.startswith(user_prefix(user_id)):
-            raise NotFound(s3_key)
+        _check_key(user_id, s3_key)
         try:
             return self.storage.open(s3_key)
         except ClientError as e:
@@ -134,13 +134,23 @@ class FileService:
             raise
 
     def delete_file(self, user_id: str, s3_key: str) -> None:
-        if not s3_key.startswith(user_prefix(user_id)):
-            raise NotFound(s3_key)
+        _check_key(user_id, s3_key)
         with self._lock(user_id):
             if self.storage.head(s3_key) is None:
                 raise NotFound(s3_key)
             self.storage.delete(s3_key)
             self.index.forget_expired(s3_key)
+
+
+def _check_key(user_id: str, s3_key: str) -> None:
+    """Only keys this service could have issued to this user reach storage; anything else
+    (another user's prefix, control characters, over-long) is simply not found."""
+    if (
+        not s3_key.startswith(user_prefix(user_id))
+        or len(s3_key.encode("utf-8", errors="replace")) > 1024
+        or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in s3_key)
+    ):
+        raise NotFound(s3_key)
 
 
 def listing_entry(obj: StoredObject) -> dict[str, object]:
