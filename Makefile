@@ -5,14 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LINTED := alloy_nb tests $(wildcard benchmarks)
 
-.PHONY: setup test lint typecheck pytest demo bench clean
+.PHONY: setup test lint typecheck pytest demo sandbox bench notebooks clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[sandbox,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[sandbox,parquet,dev]'
 	touch $(STAMP)
 
 lint: setup
@@ -27,8 +27,23 @@ pytest: setup
 
 test: lint typecheck pytest
 
+# JupyterLab on loopback with the notebooks; each notebook's connect() starts the sandbox.
 demo: setup
+	@echo "Open the URL printed below (with its token); start with 01_quickstart.ipynb."
+	$(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
+	    $(if $(filter 0,$(shell id -u)),--allow-root) \
+	    --LabApp.default_url=/lab/tree/01_quickstart.ipynb
+
+# The offline sandbox alone, as a service (see README: The offline sandbox).
+sandbox: setup
 	$(BIN)/python -m alloy_nb.sandbox
+
+# Re-run the notebooks against a fresh sandbox and save their outputs (widget state dropped,
+# so GitHub shows the text of each cell's result).
+notebooks: setup
+	cd notebooks && env -u ALLOY_API_KEY ../$(BIN)/jupyter nbconvert --to notebook --execute \
+	    --inplace *.ipynb
+	$(BIN)/python -c "import nbformat, glob; [nbformat.write((lambda nb: (nb.metadata.pop('widgets', None), nb)[1])(nbformat.read(p, 4)), p) for p in glob.glob('notebooks/*.ipynb')]"
 
 # Not part of `make test`: minutes of 1 GB transfers. Prints the table and keeps a copy.
 bench: setup

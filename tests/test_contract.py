@@ -320,3 +320,15 @@ def test_health_and_openapi_describe_every_endpoint(sandbox: Sandbox, http: http
             in spec["paths"][f"{prefix}/connectors/{{connectorId}}/actions/{{actionId}}/execute"]
         )
     assert "get" in spec["paths"]["/health"]
+
+
+def test_same_bytes_in_flight_under_other_names_share_one_key(alice: Api) -> None:
+    """Requested under eight names before any PUT: one object, one key for all."""
+    data = random_bytes()
+    tickets = [alice.ticket(f"copy-{i}.bin", data) for i in range(8)]
+    assert {t["s3Key"] for t in tickets} == {f"{alice.user_id}_copy-0.bin"}
+    assert {t["type"] for t in tickets} == {"new"}
+    for t in tickets:
+        assert alice.put(t, data).status_code == 200
+    assert alice.keys() == [f"{alice.user_id}_copy-0.bin"]
+    assert alice.ticket("copy-9.bin", data)["type"] == "existing"

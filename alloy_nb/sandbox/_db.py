@@ -247,12 +247,14 @@ class FileIndex(_Database):
             self._conn.execute("COMMIT")
         return n
 
-    def keys_for(self, user_id: str, md5_hex: str) -> list[str]:
+    def keys_for(self, user_id: str, md5_hex: str) -> list[tuple[str, float]]:
+        """``(s3_key, expires_at)`` of every key promised to (or holding) these bytes."""
         rows = self._query(
-            "SELECT s3_key FROM promises WHERE user_id = ? AND md5_hex = ? ORDER BY s3_key",
+            "SELECT s3_key, expires_at FROM promises WHERE user_id = ? AND md5_hex = ? "
+            "ORDER BY s3_key",
             (user_id, md5_hex),
         )
-        return [str(r[0]) for r in rows]
+        return [(str(k), float(e)) for k, e in rows]  # type: ignore[arg-type]
 
     def promised_elsewhere(self, s3_key: str, md5_hex: str) -> bool:
         """True while an unexpired URL for ``s3_key`` may still write other bytes."""

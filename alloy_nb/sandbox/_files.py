@@ -84,10 +84,18 @@ class FileService:
 
     def request_upload(self, user_id: str, filename: str, mime_type: str, md5: MD5) -> Ticket:
         with self._lock(user_id):
-            for key in self.index.keys_for(user_id, md5.hex):
-                if self._stored_md5(key) == md5.hex:
+            pending = None
+            for key, expires_at in self.index.keys_for(user_id, md5.hex):
+                stored = self._stored_md5(key)
+                if stored == md5.hex:
                     return self._ticket(key, mime_type, md5, "existing")
-                self.index.forget_expired(key, md5.hex)
+                if stored is None and expires_at > time.time():
+                    pending = pending or key  # a live URL will put these same bytes there
+                else:
+                    self.index.forget_expired(key, md5.hex)
+            if pending is not None:  # same bytes in flight: share the key, never a twin
+                self.index.promise(user_id, pending, md5.hex, time.time() + self.url_ttl)
+                return self._ticket(pending, mime_type, md5, "new")
             for key in candidate_keys(user_id, filename, md5.hex):
                 if self.index.promised_elsewhere(key, md5.hex):
                     continue

@@ -93,6 +93,9 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         self.add_class("alloy-file-browser")
         self.refresh()
 
+    def __repr__(self) -> str:  # the text a saved notebook shows where widgets don't render
+        return f"alloy_nb.FileBrowser({len(self._files)} file(s))"
+
     # ---- data ----
 
     @property

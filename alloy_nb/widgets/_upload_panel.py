@@ -72,6 +72,9 @@ class UploadPanel(anywidget.AnyWidget):
         self._last_draw = 0.0
         self.on_msg(self._on_browser_message)
 
+    def __repr__(self) -> str:  # the text a saved notebook shows where widgets don't render
+        return f"alloy_nb.UploadPanel({len(self._rows)} file(s))"
+
     # ---- public ----
 
     @property
