@@ -152,9 +152,11 @@ class FileService:
 
 def _check_key(user_id: str, s3_key: str) -> None:
     """Only keys this service could have issued to this user reach storage; anything else
-    (another user's prefix, control characters, over-long) is simply not found."""
+    (another user's prefix, path separators, control characters, over-long) is not found."""
     if (
         not s3_key.startswith(user_prefix(user_id))
+        or "/" in s3_key
+        or "\\" in s3_key
         or len(s3_key.encode("utf-8", errors="replace")) > 1024
         or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in s3_key)
     ):
