@@ -23,7 +23,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup
-	$(BIN)/pytest
+	ALLOY_NB_RELIABILITY_REPORT=docs/reliability.md $(BIN)/pytest
 
 test: lint typecheck pytest
 
