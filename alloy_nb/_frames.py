@@ -35,15 +35,16 @@ def files_frame(files: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
     An empty listing has the same columns and dtypes.
     """
+    # Columns built with their dtypes at once: faster than a plain DataFrame of the dicts.
+    stamps = pd.to_datetime([str(f["lastModified"]) for f in files], utc=True, format="ISO8601")
     frame: pd.DataFrame = pd.DataFrame(
         {
-            "s3_key": [f["s3Key"] for f in files],
-            "filename": [f.get("filename") for f in files],
-            "size": [f.get("size") for f in files],
+            "s3_key": pd.Series([f["s3Key"] for f in files], dtype="string"),
+            "filename": pd.Series([f.get("filename") for f in files], dtype="string"),
+            "size": pd.Series([f.get("size") for f in files], dtype="Int64"),
+            "last_modified": stamps.as_unit("ns"),
         }
-    ).astype(FILE_DTYPES)
-    stamps = pd.to_datetime([str(f["lastModified"]) for f in files], utc=True, format="ISO8601")
-    frame["last_modified"] = stamps.as_unit("ns")
+    )
     if not frame["s3_key"].is_monotonic_increasing:
         frame = frame.sort_values("s3_key", kind="stable", ignore_index=True)
     return frame
