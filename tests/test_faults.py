@@ -287,13 +287,13 @@ class FaultProxy:
         pending = body
         open_socks = [conn, upstream]
         while not self._stop.is_set() and time.monotonic() < deadline:
+            if limit is not None and seen.body_forwarded + len(pending) >= limit:
+                upstream.sendall(pending[: limit - seen.body_forwarded])
+                seen.body_forwarded = limit
+                _reset(upstream)
+                _reset(conn)
+                return
             if pending:
-                if limit is not None and seen.body_forwarded + len(pending) >= limit:
-                    upstream.sendall(pending[: limit - seen.body_forwarded])
-                    seen.body_forwarded = limit
-                    _reset(upstream)
-                    _reset(conn)
-                    return
                 upstream.sendall(pending)
                 seen.body_forwarded += len(pending)
                 pending = b""
@@ -519,7 +519,7 @@ API_RECOVERABLE = {
 }
 
 
-@pytest.mark.parametrize("fault", API_RECOVERABLE.values(), ids=API_RECOVERABLE.keys())
+@pytest.mark.parametrize("fault", API_RECOVERABLE.values(), ids=list(API_RECOVERABLE))
 def test_api_faults_are_retried_and_the_upload_lands(
     fault: Fault,
     api_proxy: FaultProxy,
@@ -554,7 +554,7 @@ API_FATAL = {
 }
 
 
-@pytest.mark.parametrize(("fault", "error"), API_FATAL.values(), ids=API_FATAL.keys())
+@pytest.mark.parametrize(("fault", "error"), API_FATAL.values(), ids=list(API_FATAL))
 def test_api_faults_that_never_end_raise_a_clear_error_and_store_nothing(
     fault: Fault,
     error: type[alloy_nb.AlloyError],
@@ -585,7 +585,9 @@ def test_api_faults_that_never_end_raise_a_clear_error_and_store_nothing(
 def test_listing_survives_a_mixed_storm(
     api_proxy: FaultProxy, direct: Client, sandbox: Sandbox, alice: Api, sleeps: list[float]
 ) -> None:
-    results = [direct.upload(random_bytes(1000 + i), progress=False) for i in range(3)]
+    results = [
+        direct.upload(random_bytes(1000 + i), filename=f"f{i}.bin", progress=False) for i in range(3)
+    ]
     storm = [status(503), reset_after(0), TRUNCATE, status(429, ("Retry-After", "0")), CUT_REPLY]
     api_proxy.plan(*storm, match="GET /connectors/files/list")
     with proxied_client(api_proxy.url, alice.user_id, timeout=1.0, max_retries=5) as c:
@@ -621,7 +623,7 @@ STORAGE_RECOVERABLE = {
 }
 
 
-@pytest.mark.parametrize("fault", STORAGE_RECOVERABLE.values(), ids=STORAGE_RECOVERABLE.keys())
+@pytest.mark.parametrize("fault", STORAGE_RECOVERABLE.values(), ids=list(STORAGE_RECOVERABLE))
 def test_storage_faults_restart_the_body_and_the_upload_lands(
     fault: Fault,
     storage_proxy: FaultProxy,
@@ -658,7 +660,7 @@ STORAGE_FATAL = {
 }
 
 
-@pytest.mark.parametrize(("fault", "error"), STORAGE_FATAL.values(), ids=STORAGE_FATAL.keys())
+@pytest.mark.parametrize(("fault", "error"), STORAGE_FATAL.values(), ids=list(STORAGE_FATAL))
 def test_storage_faults_that_never_end_raise_and_leave_nothing_behind(
     fault: Fault,
     error: type[alloy_nb.AlloyError],
