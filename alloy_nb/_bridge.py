@@ -97,7 +97,7 @@ def send_to_google_drive(
             )
             row.update(drive_file_id=result.get("id"), name=result.get("name"),
                        mime_type=result.get("mimeType"))  # fmt: skip
-        except Exception as e:
+        except Exception as e:  # broad on purpose: reported per file; the batch goes on
             row["error"] = f"{type(e).__name__}: {e}"
         rows.append(row)
     return typed_frame(rows, DRIVE_DTYPES)

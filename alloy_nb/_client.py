@@ -234,7 +234,7 @@ class Client:
         def one(key: str) -> dict[str, Any]:
             try:
                 self.delete_file(key)
-            except Exception as e:
+            except Exception as e:  # broad on purpose: reported per key; the batch goes on
                 return {"s3_key": key, "deleted": False, "error": f"{type(e).__name__}: {e}"}
             return {"s3_key": key, "deleted": True, "error": None}
 

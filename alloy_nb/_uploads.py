@@ -178,7 +178,7 @@ def upload_many(
         row: dict[str, Any] = {"source": describe(source)}
         try:
             result = upload_one(client, source, filename=None, mime_type=None, progress=False)
-        except Exception as e:
+        except Exception as e:  # broad on purpose: one bad source must not stop the batch
             row["error"] = f"{type(e).__name__}: {e}"
         else:
             row.update(result.to_dict(), error=None)

@@ -705,3 +705,174 @@ def test_reply_lost_every_time_is_an_error_but_the_bytes_are_whole(
     again = direct.upload(data, filename="acked.bin", progress=False)
     assert again.type == "existing"
     assert_invariants(direct, sandbox.storage, [again])
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def run_at_once(n: int, fn: Callable[[int], UploadResult]) -> list[UploadResult]:
+    """``fn(0..n-1)`` on n threads released together; re-raises the first failure."""
+    barrier = threading.Barrier(n, timeout=30)
+    out: list[UploadResult | BaseException | None] = [None] * n
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            out[i] = fn(i)
+        except BaseException as e:
+            out[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "an upload hung"
+    for r in out:
+        if isinstance(r, BaseException):
+            raise r
+    return [r for r in out if isinstance(r, UploadResult)]
+
+
+def test_eight_clients_upload_the_same_file_at_once(
+    sandbox: Sandbox, direct: Client, alice: Api
+) -> None:
+    data = random_bytes(1024 * 1024 + 3)
+    clients = [proxied_client(sandbox.base_url, alice.user_id, timeout=30) for _ in range(8)]
+    try:
+        results = run_at_once(8, lambda i: clients[i].upload(data, filename="shared.bin",
+                                                               progress=False))  # fmt: skip
+    finally:
+        for c in clients:
+            c.close()
+    assert len(results) == 8
+    assert {r.s3_key for r in results} == {f"{alice.user_id}_shared.bin"}
+    assert "new" in {r.type for r in results}
+    assert assert_invariants(direct, sandbox.storage, results) == {results[0].s3_key: len(data)}
+
+
+def test_eight_clients_upload_different_files_with_one_name_at_once(
+    sandbox: Sandbox, direct: Client, alice: Api
+) -> None:
+    datas = [random_bytes(100_000 + i) for i in range(8)]
+    clients = [proxied_client(sandbox.base_url, alice.user_id, timeout=30) for _ in range(8)]
+    try:
+        results = run_at_once(8, lambda i: clients[i].upload(datas[i], filename="report.csv",
+                                                               progress=False))  # fmt: skip
+    finally:
+        for c in clients:
+            c.close()
+    assert len({r.s3_key for r in results}) == 8  # no overwrite
+    assert {r.type for r in results} == {"new"}
+    assert all(r.filename == "report.csv" and r.s3_key.endswith(".csv") for r in results)
+    listed = assert_invariants(direct, sandbox.storage, results)
+    assert listed == {r.s3_key: r.size for r in results}
+
+
+def test_eight_clients_same_file_while_storage_resets_puts(
+    sandbox: Sandbox,
+    storage_proxy: FaultProxy,
+    direct: Client,
+    alice: Api,
+    sleeps: list[float],
+) -> None:
+    data = random_bytes(1024 * 1024 + 5)
+    storage_proxy.plan(*[reset_after(100_000)] * 4, status(503, xml=True), match="PUT")
+    with contextlib.ExitStack() as stack:
+        clients = [
+            stack.enter_context(
+                storage_routed_client(sandbox, storage_proxy, alice.user_id, timeout=30,
+                                      max_retries=6)
+            )
+            for _ in range(8)
+        ]  # fmt: skip
+        results = run_at_once(8, lambda i: clients[i].upload(data, filename="stormy.bin",
+                                                               progress=False))  # fmt: skip
+    assert {r.s3_key for r in results} == {f"{alice.user_id}_stormy.bin"}
+    faults = [p.fault for p in storage_proxy.requests("PUT")]
+    assert faults.count("reset") == 4
+    assert faults.count("status") == 1
+    assert len(sleeps) == 5
+    assert assert_invariants(direct, sandbox.storage, results) == {results[0].s3_key: len(data)}
+
+
+# ---------------------------------------------------------------- tampered and skewed URLs
+
+
+def shift_amz_date(by: datetime.timedelta) -> Callable[[httpx.URL], httpx.URL]:
+    def rewrite(url: httpx.URL) -> httpx.URL:
+        query = dict(parse_qsl(url.query.decode()))
+        if "X-Amz-Date" not in query:
+            return url
+        when = datetime.datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+        query["X-Amz-Date"] = (when + by).strftime("%Y%m%dT%H%M%SZ")
+        return httpx.URL(urlunsplit(urlsplit(str(url))._replace(query=urlencode(query))))
+
+    return rewrite
+
+
+@pytest.mark.parametrize(
+    ("shift", "code", "puts"),
+    [
+        # storage says "expired": the client asks for a new URL once, then gives up
+        (datetime.timedelta(hours=-2), "AccessDenied", 2),
+        # the date is signed, so any change is a bad signature: no renewal
+        (datetime.timedelta(minutes=1), "SignatureDoesNotMatch", 1),
+    ],
+    ids=["two_hours_back", "one_minute_ahead"],
+)
+def test_url_with_a_shifted_x_amz_date_is_refused_and_nothing_is_stored(
+    shift: datetime.timedelta,
+    code: str,
+    puts: int,
+    sandbox: Sandbox,
+    direct: Client,
+    alice: Api,
+    sleeps: list[float],
+) -> None:
+    sent: list[str] = []
+    transport = RerouteTransport({}, shift_amz_date(shift))
+    http = httpx.Client(
+        transport=transport, event_hooks={"request": [lambda r: sent.append(r.method)]}
+    )
+    data = random_bytes(10_000)
+    try:
+        with (
+            Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id,
+                   http_client=http) as c,
+            pytest.raises(alloy_nb.PermissionDeniedError) as caught,
+        ):  # fmt: skip
+            c.upload(data, filename="skewed.bin", progress=False)
+    finally:
+        http.close()
+    assert caught.value.status_code == 403
+    assert caught.value.code == code
+    assert sent == ["POST", "PUT"] * puts
+    assert sleeps == []  # a 403 is never retried
+    assert assert_invariants(direct, sandbox.storage, [], [data]) == {}
+
+
+def test_sandbox_clock_twelve_minutes_slow_makes_urls_expire_and_the_error_is_clear(
+    sandbox: Sandbox, http: httpx.Client, sleeps: list[float]
+) -> None:
+    """The API host's clock runs 12 min behind storage's: its signed HEADs still pass (S3
+    allows 15 min of skew) but its 10-minute URLs are born expired. The client renews once,
+    fails again, and says so; nothing is stored; with the clock fixed the upload lands."""
+    real = botocore.auth.get_current_datetime
+    skew = datetime.timedelta(minutes=-12)
+    data = random_bytes(20_000)
+    with alloy_nb.sandbox.start(api_keys=["skewed-key"], s3=sandbox.storage, url_ttl=600) as sb:
+        user = Api(http, sb.base_url, "skewed-key").new_user()
+        with Client("skewed-key", base_url=sb.base_url, user_id=user.user_id) as c:
+            with (
+                mock.patch.object(
+                    botocore.auth, "get_current_datetime", lambda *a, **k: real(*a, **k) + skew
+                ),
+                pytest.raises(alloy_nb.PermissionDeniedError, match="expired") as caught,
+            ):
+                c.upload(data, filename="late.bin", progress=False)
+            assert caught.value.code == "AccessDenied"
+            assert assert_invariants(c, sb.storage, [], [data]) == {}
+            result = c.upload(data, filename="late.bin", progress=False)
+            assert result.s3_key == f"{user.user_id}_late.bin"
+            assert assert_invariants(c, sb.storage, [result]) == {result.s3_key: len(data)}

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             url_ttl=args.url_ttl,
             log_level=args.log_level,
         )
-    except Exception as e:
+    except Exception as e:  # broad on purpose: the CLI reports any start failure in one line
         print(f"alloy sandbox failed to start: {e}", file=sys.stderr)
         return 1
     try:

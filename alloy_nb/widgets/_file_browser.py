@@ -146,7 +146,7 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         try:
             self._files = self._client.list_files()
             creds = self._client.list_credentials(google_drive.CONNECTOR_ID)
-        except Exception as e:
+        except Exception as e:  # broad on purpose: shown in the panel
             self._error(f"Could not load the files: {plain_error(e)}")
             self._go(self.page)
             return
@@ -269,7 +269,7 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         """Run a button's action; an error shows in the panel in plain words."""
         try:
             action()
-        except Exception as e:
+        except Exception as e:  # broad on purpose: shown in the panel
             self._error(plain_error(e))
 
     def _on_select_page(self, change: dict[str, Any]) -> None:

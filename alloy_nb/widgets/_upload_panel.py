@@ -136,7 +136,7 @@ class UploadPanel(anywidget.AnyWidget):
                 self.upload_paths(str(content.get("pattern", "")))
             elif kind == "reset":
                 self.reset()
-        except Exception as e:
+        except Exception as e:  # broad on purpose: shown in the panel, never a silent traceback
             self._say(plain_error(e))
 
     def _begin(self, content: dict[str, Any]) -> None:
@@ -193,7 +193,7 @@ class UploadPanel(anywidget.AnyWidget):
                 on_hash_progress=lambda d, t: self._progress(row, d, t, "hashing"),
                 on_progress=lambda d, t: self._progress(row, d, t, "uploading"),
             )  # fmt: skip
-        except Exception as e:
+        except Exception as e:  # broad on purpose: the row shows it in plain words
             self._fail(row, plain_error(e))
             with self._lock:
                 self._results.append({"source": row["name"], "error": plain_error(e)})
@@ -208,7 +208,7 @@ class UploadPanel(anywidget.AnyWidget):
         for callback in list(self._callbacks):
             try:
                 callback(result)
-            except Exception as e:
+            except Exception as e:  # broad on purpose: a user's callback must not break the panel
                 self._say(f"on_upload callback failed: {plain_error(e)}")
 
     # ---- rows ----
