@@ -78,28 +78,29 @@ def _dedup_probe(api: Api, w: World) -> httpx.Response:
     return api.request_upload("probe.csv", w.victim_bytes, "text/csv")
 
 
-def _drive_copy(api: Api, w: World) -> httpx.Response:
-    cred = api.call("POST", "/connectors/googleDrive/credentials", json={}).json()["credentialId"]
+def _credential(owner: Api) -> str:
+    r = owner.call("POST", "/connectors/googleDrive/credentials", json={})
+    cred: str = r.json()["credentialId"]
+    return cred
+
+
+def _copy_to_drive(api: Api, w: World, cred: str) -> httpx.Response:
     body = {"credentialId": cred, "requestBody": {"s3Key": w.victim_key},
             "queryParameters": {"uploadType": "media"}}  # fmt: skip
     return api.call("POST", "/connectors/googleDrive/actions/uploadFile/execute", json=body)
+
+
+def _drive_copy(api: Api, w: World) -> httpx.Response:
+    return _copy_to_drive(api, w, _credential(api))
 
 
 def _victims_credential(api: Api, w: World) -> httpx.Response:
-    cred = w.victim.call("POST", "/connectors/googleDrive/credentials", json={}).json()[
-        "credentialId"
-    ]
-    body = {"credentialId": cred, "requestBody": {"s3Key": w.victim_key},
-            "queryParameters": {"uploadType": "media"}}  # fmt: skip
-    return api.call("POST", "/connectors/googleDrive/actions/uploadFile/execute", json=body)
+    return _copy_to_drive(api, w, _credential(w.victim))
 
 
 def _list_victims_drive(api: Api, w: World) -> httpx.Response:
-    cred = w.victim.call("POST", "/connectors/googleDrive/credentials", json={}).json()[
-        "credentialId"
-    ]
     return api.call("POST", "/connectors/googleDrive/actions/listFiles/execute",
-                    json={"credentialId": cred})  # fmt: skip
+                    json={"credentialId": _credential(w.victim)})  # fmt: skip
 
 
 def _edited_url(api: Api, w: World) -> httpx.Response:
