@@ -158,6 +158,7 @@ REPORT_SECTIONS = {
     "test_lifecycle": "Faults",
     "test_contract": "Storage contract",
     "test_names": "Fuzzing (hypothesis)",
+    "test_fuzz_api": "Fuzzing (schemathesis)",
     "test_md5": "Fuzzing (hypothesis)",
 }
 SECTION_EXPECTATIONS = {
@@ -166,6 +167,7 @@ SECTION_EXPECTATIONS = {
     "Faults": "recovered, or a clear error; no corrupt, phantom or lost file",
     "Storage contract": "storage itself enforces it",
     "Fuzzing (hypothesis)": "the property holds for every generated input",
+    "Fuzzing (schemathesis)": "no 5xx; status, content type and body as documented",
 }
 _observed: list[tuple[str, str, str, str]] = []
 
