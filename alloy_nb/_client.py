@@ -259,9 +259,11 @@ class Client:
         Example::
 
             >>> from alloy_nb.connectors import google_drive
-            >>> payload = google_drive.upload_file(result.s3_key)           # doctest: +SKIP
-            >>> client.execute_action("googleDrive", "uploadFile",          # doctest: +SKIP
-            ...                       credential_id=cred, **payload_kwargs)
+            >>> payload = google_drive.upload_file(result.s3_key)          # doctest: +SKIP
+            >>> client.execute_action(                                     # doctest: +SKIP
+            ...     "googleDrive", "uploadFile", credential_id=cred,
+            ...     request_body=payload["requestBody"],
+            ...     query_parameters=payload["queryParameters"])
         """
         check_object_id("credential_id", credential_id)
         for label, ident in (("connector_id", connector_id), ("action_id", action_id)):
