@@ -24,7 +24,7 @@ from alloy_nb._constants import (
     ENV_USER_ID,
     LIST_PAGE_SIZE,
 )
-from alloy_nb._exceptions import MissingCredentialsError, make_status_error
+from alloy_nb._exceptions import APIError, MissingCredentialsError, make_status_error
 from alloy_nb._frames import deletes_frame, files_frame, uploads_frame
 from alloy_nb._md5 import to_hex
 from alloy_nb._models import UploadResult, UploadTicket
@@ -126,7 +126,13 @@ class Client:
         )
         if not response.is_success:
             raise make_status_error(response, context=context)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as e:  # e.g. a reply cut short on a connection without a length
+            raise APIError(
+                f"{context}: the server's answer is not valid JSON ({e}); retry the call",
+                request=response.request,
+            ) from e
 
     # ---- files ----
 

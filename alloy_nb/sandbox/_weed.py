@@ -29,6 +29,7 @@ log = logging.getLogger("alloy_nb.sandbox.weed")
 _PORT_NAMES = ("s3", "master", "volume", "filer", "admin", "debug")
 _GRPC_OFFSET = 10000
 _CREDENTIALS_FILE = "s3-credentials.json"
+_PID_FILE = "weed.pid"
 
 
 class StorageStartError(RuntimeError):
@@ -48,7 +49,10 @@ def find_weed() -> str:
 
 
 def _port_free(port: int) -> bool:
+    """Whether weed could listen here. Like weed (Go sets SO_REUSEADDR), a port whose old
+    connections linger in TIME_WAIT counts as free; one with a listener does not."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -142,7 +146,8 @@ class WeedServer:
             )
         )
         os.chmod(config, 0o600)
-        self.ports = dict(zip(_PORT_NAMES, free_port_pairs(len(_PORT_NAMES)), strict=True))
+        self._stop_orphan()
+        self.ports = self._choose_ports()
         d = str(self.data_dir)
         cmd = [
             find_weed(),
@@ -170,6 +175,7 @@ class WeedServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C in a notebook must not kill storage mid-write
         )
+        (self.data_dir / _PID_FILE).write_text(str(self._proc.pid))
         try:
             self._wait_ready(timeout)
         except BaseException:
@@ -177,6 +183,38 @@ class WeedServer:
             raise
         log.info("weed mini ready on %s (pid %s)", self.settings.endpoint_url, self._proc.pid)
         return self
+
+    def _choose_ports(self, wait: float = 10.0) -> dict[str, int]:
+        """Fresh free ports, or, on a restart, the same ones (clients hold URLs to them)."""
+        if not self.ports:
+            return dict(zip(_PORT_NAMES, free_port_pairs(len(_PORT_NAMES)), strict=True))
+        deadline = time.monotonic() + wait
+        while not all(_port_free(p) and _port_free(p + _GRPC_OFFSET) for p in self.ports.values()):
+            if time.monotonic() > deadline:
+                raise StorageStartError(f"weed mini's ports {sorted(self.ports.values())} are busy")
+            time.sleep(0.1)
+        return dict(self.ports)
+
+    def _stop_orphan(self) -> None:
+        """A weed left running on this data directory by a killed sandbox is stopped first."""
+        pid_file = self.data_dir / _PID_FILE
+        try:
+            pid = int(pid_file.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if f"-dir={self.data_dir}".encode() not in cmdline or (
+            self._proc and self._proc.pid == pid
+        ):
+            return
+        log.warning("stopping weed mini (pid %d) left running on %s", pid, self.data_dir)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_grace
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)
 
     def _wait_ready(self, timeout: float) -> None:
         from alloy_nb.sandbox._storage import Storage, StorageUnavailable
@@ -215,6 +253,8 @@ class WeedServer:
         if self._log_file is not None:
             os.close(self._log_file)
             self._log_file = None
+        if proc is not None:
+            (self.data_dir / _PID_FILE).unlink(missing_ok=True)
         self._remove_sockets()
 
     def kill(self) -> None:
