@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import hashlib
 import json
+import os
 import re
 import select
 import signal
@@ -23,7 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -55,6 +56,8 @@ class Fault:
     * ``stall``: read everything, never answer (the client's timeout must fire).
     * ``status``: answer it itself with ``status`` (and ``headers``), never forwarding it.
     * ``truncate``: answer it itself with a Content-Length larger than the body it sends.
+    * ``unframed``: answer it itself with 200, no Content-Length, half a JSON body, close
+      (legal HTTP/1.1: the client cannot tell the body was cut).
     * ``cut_reply``: forward it (the server does the work), relay half of the answer, close.
     """
 
@@ -68,6 +71,7 @@ class Fault:
 PASS = Fault("pass")
 STALL = Fault("stall")
 TRUNCATE = Fault("truncate")
+UNFRAMED = Fault("unframed")
 CUT_REPLY = Fault("cut_reply")
 
 
@@ -113,6 +117,7 @@ class FaultProxy:
     """
 
     POLL = 0.05
+    CANNED = ("status", "truncate", "unframed")  # kinds the proxy answers itself
 
     def __init__(self, target: tuple[str, int], *, deadline: float = 30.0) -> None:
         self.target = target
@@ -145,16 +150,19 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
+        """Stop accepting, close every socket, join every thread (and check they ended)."""
         self._stop.set()
         self._listener.close()
+        if self._threads:
+            self._threads[0].join(5)  # the acceptor: no connection thread starts after this
         with self._lock:
-            sockets = list(self._sockets)
+            sockets, threads = list(self._sockets), list(self._threads)
         for s in sockets:
             with contextlib.suppress(OSError):
                 s.close()
-        for t in list(self._threads):
+        for t in threads:
             t.join(5)
-        alive = [t.name for t in self._threads if t.is_alive()]
+        alive = [t.name for t in threads if t.is_alive()]
         assert alive == [], f"proxy threads still running: {alive}"
 
     # -- plumbing
@@ -209,7 +217,7 @@ class FaultProxy:
             if fault.kind == "stall":
                 self._drain(conn, None, deadline)
                 return
-            if fault.kind in ("status", "truncate"):
+            if fault.kind in self.CANNED:
                 self._drain(conn, length - len(body), deadline)
                 conn.sendall(self._canned(fault))
                 conn.shutdown(socket.SHUT_WR)
@@ -261,11 +269,12 @@ class FaultProxy:
 
     @staticmethod
     def _canned(fault: Fault) -> bytes:
-        if fault.kind == "truncate":
+        if fault.kind in ("truncate", "unframed"):
+            length = b"Content-Length: 1000\r\n" if fault.kind == "truncate" else b""
             return (
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 1000\r\nConnection: close\r\n\r\n"
-                b'{"presignedUrl": {"presi'
+                + length
+                + b'Connection: close\r\n\r\n{"presignedUrl": {"presi'
             )
         lines = [f"HTTP/1.1 {fault.status} {_REASONS.get(fault.status, 'Error')}"]
         lines += [f"{k}: {v}" for k, v in fault.headers]
@@ -508,7 +517,7 @@ def test_proxy_passes_uploads_and_listings_through(
     assert assert_invariants(direct, sandbox.storage, [result]) == {result.s3_key: 50_000}
 
 
-# (fault, how many times before the proxy lets requests through, recorded backoff check)
+# Each fault hits the first attempts of the upload request, then requests pass.
 API_RECOVERABLE = {
     "reset_mid_body": reset_after(16),
     "stall_past_timeout": STALL,
@@ -586,7 +595,8 @@ def test_listing_survives_a_mixed_storm(
     api_proxy: FaultProxy, direct: Client, sandbox: Sandbox, alice: Api, sleeps: list[float]
 ) -> None:
     results = [
-        direct.upload(random_bytes(1000 + i), filename=f"f{i}.bin", progress=False) for i in range(3)
+        direct.upload(random_bytes(1000 + i), filename=f"f{i}.bin", progress=False)
+        for i in range(3)
     ]
     storm = [status(503), reset_after(0), TRUNCATE, status(429, ("Retry-After", "0")), CUT_REPLY]
     api_proxy.plan(*storm, match="GET /connectors/files/list")
@@ -596,6 +606,33 @@ def test_listing_survives_a_mixed_storm(
     assert [s.fault for s in api_proxy.seen] == [f.kind for f in storm] + ["pass"]
     assert len(sleeps) == len(storm)
     assert_invariants(direct, sandbox.storage, results)
+
+
+@pytest.mark.parametrize("call", ["upload", "list_files"])
+def test_a_cut_reply_without_a_length_is_an_alloy_error(
+    call: str,
+    api_proxy: FaultProxy,
+    direct: Client,
+    sandbox: Sandbox,
+    alice: Api,
+    sleeps: list[float],
+) -> None:
+    """A 200 whose close-delimited JSON body was cut looks complete to HTTP: the client must
+    still raise an alloy_nb error (it used to leak json.JSONDecodeError), storing nothing."""
+    data = random_bytes(5000)
+    api_proxy.plan(then=UNFRAMED, match=UPLOAD_REQUEST if call == "upload" else "GET")
+    with proxied_client(api_proxy.url, alice.user_id, timeout=1.0, max_retries=1) as c:
+        run: Callable[[], object] = (
+            (lambda: c.upload(data, filename="cut.bin", progress=False))
+            if call == "upload"
+            else c.list_files
+        )
+        with pytest.raises(alloy_nb.APIError) as caught:
+            run()
+    assert not isinstance(caught.value, alloy_nb.APIStatusError)  # it was a 200
+    assert "JSON" in str(caught.value)
+    assert {s.fault for s in api_proxy.seen} == {"unframed"}
+    assert assert_invariants(direct, sandbox.storage, [], [data]) == {}
 
 
 # ---------------------------------------------------------------- client <-> storage
@@ -685,7 +722,9 @@ def test_storage_faults_that_never_end_raise_and_leave_nothing_behind(
         assert (caught.value.status_code, caught.value.code) == (503, "SlowDown")
     assert len(storage_proxy.requests("PUT")) == 3
     assert assert_invariants(direct, sandbox.storage, [], [data]) == {}
-    ticket = direct.request_upload("never.bin", "application/octet-stream", hashlib.md5(data).hexdigest())
+    ticket = direct.request_upload(
+        "never.bin", "application/octet-stream", hashlib.md5(data).hexdigest()
+    )
     assert ticket.type == "new"  # nothing half-written was taken for the file
 
 
@@ -701,7 +740,9 @@ def test_reply_lost_every_time_is_an_error_but_the_bytes_are_whole(
         pytest.raises(alloy_nb.APIConnectionError),
     ):
         c.upload(data, filename="acked.bin", progress=False)
-    assert_invariants(direct, sandbox.storage, [], [data])
+    assert [p.body_forwarded for p in storage_proxy.requests("PUT")] == [len(data)] * 2
+    listed = assert_invariants(direct, sandbox.storage, [], [data])
+    assert list(listed.values()) == [len(data)]  # stored whole, once, though the client failed
     again = direct.upload(data, filename="acked.bin", progress=False)
     assert again.type == "existing"
     assert_invariants(direct, sandbox.storage, [again])
@@ -738,13 +779,16 @@ def test_eight_clients_upload_the_same_file_at_once(
     sandbox: Sandbox, direct: Client, alice: Api
 ) -> None:
     data = random_bytes(1024 * 1024 + 3)
-    clients = [proxied_client(sandbox.base_url, alice.user_id, timeout=30) for _ in range(8)]
-    try:
-        results = run_at_once(8, lambda i: clients[i].upload(data, filename="shared.bin",
-                                                               progress=False))  # fmt: skip
-    finally:
-        for c in clients:
-            c.close()
+    with contextlib.ExitStack() as stack:
+        clients = [
+            stack.enter_context(proxied_client(sandbox.base_url, alice.user_id, timeout=30))
+            for _ in range(8)
+        ]
+
+        def upload(i: int) -> UploadResult:
+            return clients[i].upload(data, filename="shared.bin", progress=False)
+
+        results = run_at_once(8, upload)
     assert len(results) == 8
     assert {r.s3_key for r in results} == {f"{alice.user_id}_shared.bin"}
     assert "new" in {r.type for r in results}
@@ -755,13 +799,16 @@ def test_eight_clients_upload_different_files_with_one_name_at_once(
     sandbox: Sandbox, direct: Client, alice: Api
 ) -> None:
     datas = [random_bytes(100_000 + i) for i in range(8)]
-    clients = [proxied_client(sandbox.base_url, alice.user_id, timeout=30) for _ in range(8)]
-    try:
-        results = run_at_once(8, lambda i: clients[i].upload(datas[i], filename="report.csv",
-                                                               progress=False))  # fmt: skip
-    finally:
-        for c in clients:
-            c.close()
+    with contextlib.ExitStack() as stack:
+        clients = [
+            stack.enter_context(proxied_client(sandbox.base_url, alice.user_id, timeout=30))
+            for _ in range(8)
+        ]
+
+        def upload(i: int) -> UploadResult:
+            return clients[i].upload(datas[i], filename="report.csv", progress=False)
+
+        results = run_at_once(8, upload)
     assert len({r.s3_key for r in results}) == 8  # no overwrite
     assert {r.type for r in results} == {"new"}
     assert all(r.filename == "report.csv" and r.s3_key.endswith(".csv") for r in results)
@@ -781,13 +828,17 @@ def test_eight_clients_same_file_while_storage_resets_puts(
     with contextlib.ExitStack() as stack:
         clients = [
             stack.enter_context(
-                storage_routed_client(sandbox, storage_proxy, alice.user_id, timeout=30,
-                                      max_retries=6)
+                storage_routed_client(
+                    sandbox, storage_proxy, alice.user_id, timeout=30, max_retries=6
+                )
             )
             for _ in range(8)
-        ]  # fmt: skip
-        results = run_at_once(8, lambda i: clients[i].upload(data, filename="stormy.bin",
-                                                               progress=False))  # fmt: skip
+        ]
+
+        def upload(i: int) -> UploadResult:
+            return clients[i].upload(data, filename="stormy.bin", progress=False)
+
+        results = run_at_once(8, upload)
     assert {r.s3_key for r in results} == {f"{alice.user_id}_stormy.bin"}
     faults = [p.fault for p in storage_proxy.requests("PUT")]
     assert faults.count("reset") == 4
@@ -838,10 +889,14 @@ def test_url_with_a_shifted_x_amz_date_is_refused_and_nothing_is_stored(
     data = random_bytes(10_000)
     try:
         with (
-            Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id,
-                   http_client=http) as c,
+            Client(
+                WORKSPACE_KEYS[0],
+                base_url=sandbox.base_url,
+                user_id=alice.user_id,
+                http_client=http,
+            ) as c,
             pytest.raises(alloy_nb.PermissionDeniedError) as caught,
-        ):  # fmt: skip
+        ):
             c.upload(data, filename="skewed.bin", progress=False)
     finally:
         http.close()
@@ -876,3 +931,271 @@ def test_sandbox_clock_twelve_minutes_slow_makes_urls_expire_and_the_error_is_cl
             result = c.upload(data, filename="late.bin", progress=False)
             assert result.s3_key == f"{user.user_id}_late.bin"
             assert assert_invariants(c, sb.storage, [result]) == {result.s3_key: len(data)}
+
+
+# ---------------------------------------------------------------- storage killed and restarted
+
+OWN_KEY = "fault-key"
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def own_sandbox(tmp_path: Path) -> Iterator[Callable[[], Sandbox]]:
+    """Start sandboxes on one data directory (tmp_path/data); all are stopped at the end."""
+    started: list[Sandbox] = []
+
+    def start() -> Sandbox:
+        sb = alloy_nb.sandbox.start(data_dir=tmp_path / "data", api_keys=[OWN_KEY])
+        started.append(sb)
+        return sb
+
+    try:
+        yield start
+    finally:
+        for sb in started:
+            sb.stop()
+
+
+def test_storage_killed_mid_uploads_then_restarted(
+    own_sandbox: Callable[[], Sandbox], sleeps: list[float]
+) -> None:
+    sb = own_sandbox()
+    assert sb.weed is not None
+    weed = sb.weed
+    blobs = [random_bytes(3 * MiB if i == 5 else 200_000 + i) for i in range(9)]
+    outcomes: list[UploadResult | BaseException] = []
+    paused, resume = threading.Event(), threading.Event()
+
+    def pause_mid_body(done: int, total: int) -> None:
+        if done > MiB and not paused.is_set():  # the first MiB is on the wire
+            paused.set()
+            resume.wait(30)
+
+    def uploads() -> None:
+        with Client(OWN_KEY, base_url=sb.base_url, timeout=5, max_retries=1) as c:
+            for i, blob in enumerate(blobs):
+                hook = pause_mid_body if i == 5 else None
+                try:
+                    outcomes.append(
+                        c.upload(blob, filename=f"f{i}.bin", progress=False, on_progress=hook)
+                    )
+                except alloy_nb.AlloyError as e:
+                    outcomes.append(e)
+
+    worker = threading.Thread(target=uploads, daemon=True)
+    worker.start()
+    try:
+        assert paused.wait(60), "upload 5 never started its PUT"
+        weed.kill()
+    finally:
+        resume.set()
+    worker.join(60)
+    assert not worker.is_alive(), "uploads hung after storage died"
+
+    assert [type(o) for o in outcomes[:5]] == [UploadResult] * 5
+    assert type(outcomes[5]) is alloy_nb.APIConnectionError  # the PUT in flight
+    for o in outcomes[6:]:  # the API answers a quick 503 while storage is down
+        assert isinstance(o, alloy_nb.ServerError)
+        assert o.status_code == 503
+        assert "storage is unavailable" in o.message
+    results = [o for o in outcomes if isinstance(o, UploadResult)]
+
+    # The same WeedServer object restarts on its data and on its ports, so the running
+    # sandbox (and every URL it handed out) reaches storage again.
+    weed.start()
+    assert weed.settings.endpoint_url == sb.storage.endpoint_url
+    for r in results:
+        assert stored_md5(weed.settings, r.s3_key) == (r.size, r.md5_hex)
+    deadline = time.monotonic() + 10
+    while httpx.get(sb.base_url + "/health").status_code != 200:
+        assert time.monotonic() < deadline, "the sandbox did not reach restarted storage"
+        time.sleep(0.1)
+    with Client(OWN_KEY, base_url=sb.base_url, max_retries=1) as c:
+        listed = assert_invariants(c, sb.storage, results, blobs)
+        assert set(listed) == {r.s3_key for r in results}  # nothing from the cut PUT
+        late = [c.upload(blobs[i], filename=f"f{i}.bin", progress=False) for i in range(5, 9)]
+        assert [r.type for r in late] == ["new"] * 4
+        assert len(assert_invariants(c, sb.storage, results + late)) == len(blobs)
+
+    # A sandbox restarted on the same data directory serves it all again, deduplicated.
+    sb.stop()
+    sb2 = own_sandbox()
+    with Client(OWN_KEY, base_url=sb2.base_url, max_retries=1) as c:
+        for r, blob in zip(results + late, blobs, strict=True):
+            again = c.upload(blob, filename=r.filename, progress=False)
+            assert (again.type, again.s3_key) == ("existing", r.s3_key)
+        assert len(assert_invariants(c, sb2.storage, results + late)) == len(blobs)
+
+
+# ---------------------------------------------------------------- sandbox SIGKILLed
+
+
+@dataclass
+class CliSandbox:
+    proc: subprocess.Popen[bytes]
+    base_url: str
+    user_id: str
+    weed: psutil.Process
+    data_dir: Path
+
+    @property
+    def storage(self) -> S3Settings:
+        creds = json.loads((self.data_dir / "s3" / "s3-credentials.json").read_text())
+        [port] = [int(a.split("=")[1]) for a in self.weed.cmdline() if a.startswith("-s3.port=")]
+        return S3Settings(
+            f"http://127.0.0.1:{port}",
+            creds["accessKey"],
+            creds["secretKey"],
+            "alloy-user-files",
+        )
+
+    def sigkill(self) -> None:
+        """SIGKILL the sandbox and its (then orphaned) weed; wait until both are gone."""
+        self.proc.kill()
+        self.proc.wait(10)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            self.weed.kill()
+            self.weed.wait(10)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if self.weed.is_running():
+                self.weed.kill()
+                self.weed.wait(10)
+
+
+_READY = re.compile(rb"alloy sandbox ready base_url=(http://127\.0\.0\.1:\d+)\n")
+_KEY_LINE = re.compile(rb"api_key=\S+ user_id=([0-9a-f]{24})\n")
+
+
+def start_cli(data_dir: Path, log: Path, key: str = OWN_KEY) -> CliSandbox:
+    """``python -m alloy_nb.sandbox`` on a free port; waits (bounded) for its ready lines."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ALLOY_")}
+    with open(log, "ab") as err:
+        cmd = ["-m", "alloy_nb.sandbox", "--port", "0", "--data-dir", str(data_dir)]
+        proc = subprocess.Popen(
+            [sys.executable, *cmd, "--api-key", key],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=environ,
+        )
+    assert proc.stdout is not None
+    out = b""
+    deadline = time.monotonic() + 60
+    while not (_READY.search(out) and _KEY_LINE.search(out)):
+        left = deadline - time.monotonic()
+        ready = select.select([proc.stdout], [], [], max(0.0, left))[0] if left > 0 else []
+        chunk = os.read(proc.stdout.fileno(), 4096) if ready else b""
+        if not chunk:
+            proc.kill()
+            proc.wait(10)
+            raise AssertionError(f"no ready lines: {out!r} {log.read_text()[-2000:]}")
+        out += chunk
+    ready_m, key_m = _READY.search(out), _KEY_LINE.search(out)
+    assert ready_m
+    assert key_m
+    [weed] = [c for c in psutil.Process(proc.pid).children() if "weed" in c.name()]
+    return CliSandbox(proc, ready_m.group(1).decode(), key_m.group(1).decode(), weed, data_dir)
+
+
+@pytest.fixture
+def cli_sandboxes(tmp_path: Path) -> Iterator[Callable[[], CliSandbox]]:
+    started: list[CliSandbox] = []
+
+    def start() -> CliSandbox:
+        c = start_cli(tmp_path / "data", tmp_path / "sandbox.log")
+        started.append(c)
+        return c
+
+    try:
+        yield start
+    finally:
+        for c in started:
+            ports = weed_ports(c.weed)
+            c.close()
+            _remove_grpc_sockets(ports)
+
+
+def weed_ports(weed: psutil.Process) -> list[int]:
+    """The ports a weed mini process was told to use (none once it is gone)."""
+    try:
+        args = weed.cmdline()
+    except psutil.Error:
+        return []
+    return [int(a.split("=")[1]) for a in args if re.fullmatch(r"-\w+\.port=\d+", a)]
+
+
+def _remove_grpc_sockets(ports: list[int]) -> None:
+    """A SIGKILLed weed leaves its gRPC unix sockets in /tmp; tidy those of its ports only."""
+    for port in ports:
+        for kind in ("master", "volume", "filer", "s3", "admin"):
+            for p in (port, port + 10000):
+                Path(f"/tmp/seaweedfs-{kind}-grpc-{p}.sock").unlink(missing_ok=True)
+
+
+def test_sandbox_sigkilled_mid_upload_restarts_on_the_same_data_dir(
+    cli_sandboxes: Callable[[], CliSandbox], sleeps: list[float]
+) -> None:
+    first = cli_sandboxes()
+    killed_ports = weed_ports(first.weed)
+    early_blobs = [random_bytes(50_000 + i) for i in range(3)]
+    big = random_bytes(6 * MiB)
+    with Client(OWN_KEY, base_url=first.base_url, timeout=5, max_retries=1) as c:
+        early = [
+            c.upload(b, filename=f"early{i}.bin", progress=False) for i, b in enumerate(early_blobs)
+        ]
+
+        def kill_mid_body(done: int, total: int) -> None:
+            if done > 2 * MiB and first.proc.poll() is None:
+                first.sigkill()
+
+        with pytest.raises(alloy_nb.APIConnectionError):
+            c.upload(big, filename="big.bin", progress=False, on_progress=kill_mid_body)
+    assert first.proc.returncode == -signal.SIGKILL
+    assert not first.weed.is_running()
+    _remove_grpc_sockets(killed_ports)
+
+    second = cli_sandboxes()
+    assert second.user_id == first.user_id
+    with Client(OWN_KEY, base_url=second.base_url, max_retries=1) as c:
+        listed = assert_invariants(c, second.storage, early, [*early_blobs, big])
+        assert set(listed) == {r.s3_key for r in early}  # no phantom for the cut upload
+        for r, b in zip(early, early_blobs, strict=True):
+            again = c.upload(b, filename=r.filename, progress=False)
+            assert (again.type, again.s3_key) == ("existing", r.s3_key)
+        done = c.upload(big, filename="big.bin", progress=False)
+        assert (done.type, done.s3_key) == ("new", f"{second.user_id}_big.bin")
+        assert assert_invariants(c, second.storage, [*early, done])[done.s3_key] == len(big)
+
+
+def test_sandbox_sigkilled_alone_its_orphaned_storage_is_replaced_on_restart(
+    cli_sandboxes: Callable[[], CliSandbox],
+) -> None:
+    """SIGKILL (the OOM killer, ``kill -9``) leaves the sandbox's weed running on its own: it
+    sits in a session of its own so a notebook's Ctrl-C cannot kill storage. A restart on
+    the same data directory must stop that orphan instead of failing on its locks."""
+    first = cli_sandboxes()
+    orphan = first.weed
+    with Client(OWN_KEY, base_url=first.base_url, max_retries=1) as c:
+        kept = c.upload(random_bytes(40_000), filename="kept.bin", progress=False)
+    first.proc.kill()
+    first.proc.wait(10)
+    assert orphan.is_running()  # the orphan outlives its sandbox ...
+
+    second = cli_sandboxes()  # ... until a sandbox starts on its data directory
+    with contextlib.suppress(psutil.TimeoutExpired):
+        orphan.wait(15)
+    assert not orphan.is_running()
+    assert second.weed.pid != orphan.pid
+    with Client(OWN_KEY, base_url=second.base_url, max_retries=1) as c:
+        assert assert_invariants(c, second.storage, [kept]) == {kept.s3_key: kept.size}
+        fresh = c.upload(random_bytes(30_000), filename="fresh.bin", progress=False)
+        assert fresh.type == "new"
+        assert_invariants(c, second.storage, [kept, fresh])

@@ -93,6 +93,16 @@ def _credentials(data_dir: Path) -> _Credentials:
     return creds
 
 
+def _remove_sockets(ports: list[int]) -> None:
+    """weed's gRPC unix sockets for these ports, left in the system temp dir after a kill."""
+    dirs = {Path(tempfile.gettempdir()), Path("/tmp")}  # noqa: S108 - weed ignores TMPDIR here
+    for port in ports:
+        for kind in ("master", "volume", "filer", "s3", "admin"):
+            for d in dirs:
+                for p in (port, port + _GRPC_OFFSET):
+                    (d / f"seaweedfs-{kind}-grpc-{p}.sock").unlink(missing_ok=True)
+
+
 class WeedServer:
     """One ``weed mini`` process serving S3 on 127.0.0.1.
 
@@ -215,6 +225,12 @@ class WeedServer:
         if Path(f"/proc/{pid}").exists():
             os.kill(pid, signal.SIGKILL)
         pid_file.unlink(missing_ok=True)
+        orphan_ports = [
+            int(arg.rsplit(b"=", 1)[1])
+            for arg in cmdline
+            if arg.startswith(b"-") and b".port=" in arg and arg.rsplit(b"=", 1)[1].isdigit()
+        ]
+        _remove_sockets([p for p in orphan_ports if p])
 
     def _wait_ready(self, timeout: float) -> None:
         from alloy_nb.sandbox._storage import Storage, StorageUnavailable
@@ -265,14 +281,7 @@ class WeedServer:
         self.stop()
 
     def _remove_sockets(self) -> None:
-        dirs = {Path(tempfile.gettempdir()), Path("/tmp")}  # noqa: S108  # weed ignores TMPDIR here
-        for port in self.ports.values():
-            for kind in ("master", "volume", "filer", "s3", "admin"):
-                for d in dirs:
-                    (d / f"seaweedfs-{kind}-grpc-{port + _GRPC_OFFSET}.sock").unlink(
-                        missing_ok=True
-                    )
-                    (d / f"seaweedfs-{kind}-grpc-{port}.sock").unlink(missing_ok=True)
+        _remove_sockets(list(self.ports.values()))
 
     def __enter__(self) -> WeedServer:
         return self.start()
