@@ -49,6 +49,7 @@ def _md5_from_etag(etag: str) -> str | None:
 
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_PROBE_KEY = ".alloy-sandbox-ready"
 
 
 class Storage:
@@ -119,6 +120,19 @@ class Storage:
             self._call("head_bucket", Bucket=self.bucket)
         except ClientError as e:
             raise StorageUnavailable(f"storage bucket {self.bucket!r} is not usable") from e
+
+    def probe(self) -> None:
+        """Write and read back a small object: ready means bytes can be stored and served.
+
+        Its key has no ``{userId}_`` prefix, so no listing or index ever shows it.
+        """
+        self._call("put_object", Bucket=self.bucket, Key=_PROBE_KEY, Body=b"ok")
+        body = self._call("get_object", Bucket=self.bucket, Key=_PROBE_KEY)["Body"]
+        try:
+            if body.read() != b"ok":
+                raise StorageUnavailable("storage returned other bytes for its readiness probe")
+        finally:
+            body.close()
 
     def presign_put(self, key: str, content_type: str, md5_base64: str, expires_in: int) -> str:
         url: str = self._presigner.generate_presigned_url(

@@ -246,6 +246,7 @@ class WeedServer:
                 )
             try:
                 storage.ensure_bucket()
+                storage.probe()  # the bucket answers before the volume server is back
                 return
             except StorageUnavailable:
                 if time.monotonic() > deadline:
