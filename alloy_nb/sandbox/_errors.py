@@ -16,7 +16,6 @@ from alloy_nb.sandbox._storage import StorageUnavailable
 
 log = logging.getLogger("alloy_nb.sandbox")
 
-JSON_TYPES = ("application/json", "+json")
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error", "message"],

@@ -22,8 +22,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
-
 from alloy_nb._md5 import MD5
 from alloy_nb.sandbox._db import FileIndex
 from alloy_nb.sandbox._names import candidate_keys, filename_of, is_user_id, user_prefix
@@ -134,12 +132,10 @@ class FileService:
     def open_file(self, user_id: str, s3_key: str) -> Any:
         """A streaming body of one of the caller's files; NotFound for anyone else's."""
         _check_key(user_id, s3_key)
-        try:
-            return self.storage.open(s3_key)
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                raise NotFound(s3_key) from None
-            raise
+        body = self.storage.open(s3_key)
+        if body is None:
+            raise NotFound(s3_key)
+        return body
 
     def delete_file(self, user_id: str, s3_key: str) -> None:
         _check_key(user_id, s3_key)

@@ -52,6 +52,10 @@ _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _PROBE_KEY = ".alloy-sandbox-ready"
 
 
+def _is_missing(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in _MISSING
+
+
 class Storage:
     """Thin, thread-safe wrapper over one bucket."""
 
@@ -107,7 +111,7 @@ class Storage:
         try:
             self._call("head_bucket", Bucket=self.bucket)
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") not in _MISSING:
+            if not _is_missing(e):
                 raise
             kwargs: dict[str, Any] = {"Bucket": self.bucket}
             if self.settings.region != "us-east-1":  # S3 wants the region spelled out elsewhere
@@ -151,7 +155,7 @@ class Storage:
         try:
             r = self._call("head_object", Bucket=self.bucket, Key=key)
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in _MISSING:
+            if _is_missing(e):
                 return None
             raise
         return StoredObject(key, r["ContentLength"], r["LastModified"], _md5_from_etag(r["ETag"]))
@@ -182,6 +186,12 @@ class Storage:
     def delete(self, key: str) -> None:
         self._call("delete_object", Bucket=self.bucket, Key=key)
 
-    def open(self, key: str) -> Any:
-        """A streaming body for ``key`` (``.read(n)``/``.iter_chunks()``); caller closes it."""
-        return self._call("get_object", Bucket=self.bucket, Key=key)["Body"]
+    def open(self, key: str) -> Any | None:
+        """A streaming body for ``key`` (``.read(n)``/``.iter_chunks()``; the caller closes
+        it), or None when there is no such object."""
+        try:
+            return self._call("get_object", Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as e:
+            if _is_missing(e):
+                return None
+            raise

@@ -118,12 +118,13 @@ class WeedServer:
         self.ports: dict[str, int] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: int | None = None
+        self._creds: _Credentials | None = None
 
     @property
     def settings(self) -> S3Settings:
-        if not self.ports:
+        creds = self._creds
+        if not self.ports or creds is None:
             raise StorageStartError("weed mini is not running")
-        creds = _credentials(self.data_dir)
         return S3Settings(
             endpoint_url=f"http://127.0.0.1:{self.ports['s3']}",
             access_key=creds.access_key,
@@ -138,7 +139,7 @@ class WeedServer:
 
     def start(self, timeout: float = 30.0) -> WeedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        creds = _credentials(self.data_dir)
+        creds = self._creds = _credentials(self.data_dir)
         config = self.data_dir / "s3.json"
         config.write_text(
             json.dumps(
