@@ -30,26 +30,15 @@ def _updater(bar: Any) -> Update:
 
 
 @contextlib.contextmanager
-def byte_bar(enabled: bool, total: int, desc: str) -> Iterator[Update]:
-    """Yield ``update(n_bytes)``; a no-op when bars are off."""
+def bar(enabled: bool, total: int, desc: str, *, unit: str = "B") -> Iterator[Update]:
+    """Yield ``update(n)`` for a bar of bytes (``unit="B"``, scaled) or of items; a no-op
+    when bars are off."""
     if not enabled:
         yield lambda n: None
         return
     from tqdm.auto import tqdm
 
-    with tqdm(
-        total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False
-    ) as bar:
-        yield _updater(bar)
-
-
-@contextlib.contextmanager
-def count_bar(enabled: bool, total: int, desc: str) -> Iterator[Update]:
-    """Yield ``update(n_items)``; a no-op when bars are off."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total, desc=desc, unit="file") as bar:
-        yield _updater(bar)
+    in_bytes = unit == "B"  # byte bars scale (KiB, MiB) and vanish when done; file bars stay
+    with tqdm(total=total, desc=desc, unit=unit, unit_scale=in_bytes, unit_divisor=1024,
+              leave=not in_bytes) as shown:  # fmt: skip
+        yield _updater(shown)

@@ -19,30 +19,13 @@ from alloy_nb._exceptions import (
 from alloy_nb._md5 import CHUNK_SIZE, MD5, md5_file
 from alloy_nb._mime import guess_mime_type
 from alloy_nb._models import UploadResult, UploadTicket
-from alloy_nb._progress import byte_bar, count_bar, progress_enabled
+from alloy_nb._progress import bar, progress_enabled
 from alloy_nb._sources import OpenedSource, describe, open_source
 
 if TYPE_CHECKING:
     from alloy_nb._client import Client
 
 ProgressHook = Callable[[int, int], None]
-
-
-def _counter(
-    total: int, *sinks: Callable[[int], None] | None, hook: ProgressHook | None
-) -> Callable[[int], None]:
-    done = 0
-
-    def update(n: int) -> None:
-        nonlocal done
-        done += n
-        for sink in sinks:
-            if sink is not None:
-                sink(n)
-        if hook is not None:
-            hook(done, total)
-
-    return update
 
 
 def upload_one(
@@ -65,13 +48,13 @@ def upload_one(
                 "multipart uploads"
             )
         mime = mime_type or guess_mime_type(src.filename)
-        with byte_bar(bars, src.size, f"hashing {src.filename}") as bar:
+        with bar(bars, src.size, f"hashing {src.filename}") as shown:
             src.file.seek(src.start)
-            md5 = md5_file(src.file, on_progress=_counter(src.size, bar, hook=on_hash_progress))
+            md5 = md5_file(src.file, on_progress=_Progress(shown, on_hash_progress, src.size).add)
         ticket = client.request_upload(src.filename, mime, md5.hex)
         if ticket.type == "new":
-            with byte_bar(bars, src.size, f"uploading {src.filename}") as bar:
-                ticket = _put_with_renewal(client, ticket, src, mime, md5, bar, on_progress)
+            with bar(bars, src.size, f"uploading {src.filename}") as shown:
+                ticket = _put_with_renewal(client, ticket, src, mime, md5, shown, on_progress)
         elif on_progress is not None:
             on_progress(src.size, src.size)
     return UploadResult(
@@ -86,8 +69,9 @@ def upload_one(
     )
 
 
-class _Sent:
-    """Bytes sent in the current PUT attempt, mirrored to the bar and the hook."""
+class _Progress:
+    """Bytes done so far (hashed, or sent in the current PUT attempt), mirrored to the bar
+    and the hook."""
 
     def __init__(self, bar: Callable[[int], None], hook: ProgressHook | None, total: int):
         self.bar, self.hook, self.total, self.done = bar, hook, total, 0
@@ -105,7 +89,7 @@ class _Sent:
             self.done = 0
 
 
-def _stream(src: OpenedSource, sent: _Sent) -> Iterator[bytes]:
+def _stream(src: OpenedSource, sent: _Progress) -> Iterator[bytes]:
     """Exactly ``src.size`` bytes from ``src.start``, in chunks; restartable by calling again."""
     sent.reset()
     src.file.seek(src.start)
@@ -132,7 +116,7 @@ def _put_with_renewal(
     src: OpenedSource,
     mime: str,
     md5: MD5,
-    bar: Callable[[int], None],
+    shown: Callable[[int], None],
     on_progress: ProgressHook | None,
 ) -> UploadTicket:
     """PUT the bytes; if the URL expired on the way, ask for a new one once and PUT again."""
@@ -141,7 +125,7 @@ def _put_with_renewal(
             ticket = client.request_upload(src.filename, mime, md5.hex)
             if ticket.type == "existing":
                 return ticket
-        sent = _Sent(bar, on_progress, src.size)
+        sent = _Progress(shown, on_progress, src.size)
         response = _http.send(
             client.http,
             "PUT",
@@ -184,11 +168,11 @@ def upload_many(
             row.update(result.to_dict(), error=None)
         return row
 
-    with count_bar(progress_enabled(progress), len(items), "uploading") as bar:
+    with bar(progress_enabled(progress), len(items), "uploading", unit="file") as tick:
 
         def tracked(source: Any) -> dict[str, Any]:
             row = one(source)
-            bar(1)
+            tick(1)
             return row
 
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
