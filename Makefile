@@ -5,15 +5,26 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LINTED := alloy_nb tests $(wildcard benchmarks)
 
-.PHONY: setup test lint typecheck pytest demo sandbox bench notebooks clean
+.PHONY: setup lock test lint typecheck pytest demo sandbox bench notebooks clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[sandbox,parquet,dev]'
+# The dev/test/demo environment comes from uv.lock (regenerate it with `make lock`).
+# uv itself is bootstrapped into .venv-uv when it is not on PATH.
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),.venv-uv/bin/uv)
+
+$(UV):
+	$(PYTHON) -m venv .venv-uv
+	.venv-uv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --all-extras --python $(PYTHON)
 	touch $(STAMP)
+
+# The one command that changes pins: after editing dependencies in pyproject.toml.
+lock: | $(UV)
+	$(UV) lock
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)
@@ -51,4 +62,4 @@ bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-uv .pytest_cache .mypy_cache .ruff_cache
