@@ -11,6 +11,9 @@ ENV_API_KEY = "ALLOY_API_KEY"
 ENV_BASE_URL = "ALLOY_BASE_URL"
 ENV_USER_ID = "ALLOY_USER_ID"
 ENV_PROGRESS = "ALLOY_NB_PROGRESS"
+ENV_HASH_CACHE = "ALLOY_NB_HASH_CACHE"  # "0", "false", "no" or "off" turns the MD5 cache off
+ENV_CACHE_DIR = "ALLOY_NB_CACHE_DIR"  # default: $XDG_CACHE_HOME/alloy_nb or ~/.cache/alloy_nb
+HASH_CACHE_MAX_ENTRIES = 100_000  # about 10 MB of SQLite; least recently used pruned first
 
 # Documented limits of the File Management API
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3

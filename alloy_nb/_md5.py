@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["CHUNK_SIZE", "MD5", "md5_file", "parse_md5", "to_base64", "to_hex"]
+__all__ = ["CHUNK_SIZE", "MD5", "hash_stream", "md5_file", "parse_md5", "to_base64", "to_hex"]
 
 CHUNK_SIZE = 1024 * 1024
 _HEX = re.compile(r"[0-9a-fA-F]{32}")
@@ -90,6 +90,7 @@ def md5_file(
     *,
     chunk_size: int = CHUNK_SIZE,
     on_progress: Callable[[int], None] | None = None,
+    cache: bool | None = None,
 ) -> MD5:
     """Hash a path or a binary file object in chunks, in constant memory.
 
@@ -97,20 +98,27 @@ def md5_file(
     where it started, so it can be uploaded next. ``on_progress`` receives the number
     of bytes read by each chunk.
 
+    A path to a regular file is answered from the MD5 cache when the file is unchanged
+    (then ``on_progress`` receives the whole size at once). ``cache=False`` always reads
+    the file; ``None`` follows ``ALLOY_NB_HASH_CACHE``. File objects are always read.
+
     >>> md5_file("report.csv").hex  # doctest: +SKIP
     '0f343b0931126a20f133d67c2b018a3b'
     """
     if isinstance(source, str | os.PathLike):
-        with open(source, "rb") as f:
-            return _hash_stream(f, chunk_size, on_progress)
+        # Imported here: the sandbox uses this module and never needs the cache.
+        from alloy_nb._hashcache import md5_path
+
+        return md5_path(source, cache=cache, chunk_size=chunk_size, on_progress=on_progress)
     start = source.tell() if source.seekable() else None
-    result = _hash_stream(source, chunk_size, on_progress)
+    result = hash_stream(source, chunk_size, on_progress)
     if start is not None:
         source.seek(start)
     return result
 
 
-def _hash_stream(f: BinaryIO, chunk_size: int, on_progress: Callable[[int], None] | None) -> MD5:
+def hash_stream(f: BinaryIO, chunk_size: int, on_progress: Callable[[int], None] | None) -> MD5:
+    """MD5 of ``f`` from its position to the end (no rewinding, no cache)."""
     h = hashlib.md5(usedforsecurity=False)
     buf = bytearray(chunk_size)
     view = memoryview(buf)
