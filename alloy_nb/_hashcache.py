@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from alloy_nb._constants import ENV_CACHE_DIR, ENV_HASH_CACHE, HASH_CACHE_MAX_ENTRIES
-from alloy_nb._hashcache_db import TOUCH_AFTER_S, Stats, Store
+from alloy_nb._hashcache_db import TOUCH_AFTER_NS, Stats, Store
 from alloy_nb._md5 import CHUNK_SIZE, MD5, hash_stream, md5_file
 
 __all__ = [
@@ -59,9 +59,9 @@ class HashCache(Store):
         *,
         max_entries: int = HASH_CACHE_MAX_ENTRIES,
         racy_margin_ns: int = RACY_MARGIN_NS,
-        touch_after_s: int = TOUCH_AFTER_S,
+        touch_after_ns: int = TOUCH_AFTER_NS,
     ) -> None:
-        super().__init__(path, max_entries=max_entries, touch_after_s=touch_after_s)
+        super().__init__(path, max_entries=max_entries, touch_after_ns=touch_after_ns)
         self.racy_margin_ns = racy_margin_ns
 
     def md5_of(
@@ -111,10 +111,10 @@ def _plain_file_stat(f: object) -> os.stat_result | None:
     # descriptor's, and must not key the descriptor's identity to them.
     if type(f) is not io.BufferedReader or not isinstance(f, io.BufferedReader):
         return None
-    if type(f.raw) is not io.FileIO or f.raw.mode != "rb" or f.closed or f.tell() != 0:
+    if type(f.raw) is not io.FileIO or f.raw.mode != "rb" or f.closed:
         return None
     st = os.fstat(f.fileno())
-    return st if stat.S_ISREG(st.st_mode) else None
+    return st if stat.S_ISREG(st.st_mode) and f.tell() == 0 else None
 
 
 def cache_enabled(enabled: bool | None = None) -> bool:

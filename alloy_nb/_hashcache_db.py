@@ -23,7 +23,7 @@ from alloy_nb._constants import HASH_CACHE_MAX_ENTRIES
 
 BUSY_TIMEOUT_S = 1.0  # writers hold the lock for microseconds; a longer wait means one is stuck
 RETRY_AFTER_S = 30.0  # after a failure, hash without the cache for a while, not wait on each file
-TOUCH_AFTER_S = 3600  # hits refresh 'used' at most hourly: LRU by the hour, and reads stay reads
+TOUCH_AFTER_NS = 3600 * 10**9  # hits refresh 'used' at most hourly, so reads stay reads
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS md5 (dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
@@ -64,11 +64,11 @@ class Store:
         path: str | os.PathLike[str],
         *,
         max_entries: int = HASH_CACHE_MAX_ENTRIES,
-        touch_after_s: int = TOUCH_AFTER_S,
+        touch_after_ns: int = TOUCH_AFTER_NS,
     ) -> None:
         self.path = Path(path)
         self.max_entries = max_entries
-        self.touch_after_s = touch_after_s
+        self.touch_after_ns = touch_after_ns
         self.stats = Stats()
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
@@ -90,8 +90,8 @@ class Store:
         row = self._run(read, None)
         if row is None or not isinstance(row[0], bytes) or len(row[0]) != 16:
             return None
-        now = int(time.time())
-        if row[1] < now - self.touch_after_s:
+        now = time.time_ns()
+        if row[1] < now - self.touch_after_ns:
             self._run(touch, None)
         return row[0]
 
@@ -99,7 +99,7 @@ class Store:
         """Store ``digest`` for ``key`` (replacing the inode's old entry); False if it failed."""
 
         def write(db: sqlite3.Connection) -> bool:
-            db.execute(_WRITE, (*_sql(key), digest, int(time.time())))
+            db.execute(_WRITE, (*_sql(key), digest, time.time_ns()))
             self._added += 1
             # COUNT(*) walks the table, so the size is checked on the first write and then once
             # per max/16 writes: the file stays within about max_entries * 17/16 rows.

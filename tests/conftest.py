@@ -18,6 +18,14 @@ from alloy_nb.sandbox import Sandbox
 WORKSPACE_KEYS = ["test-key-workspace-a", "test-key-workspace-b"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_hash_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test reads or writes the user's own MD5 cache (~/.cache/alloy_nb)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ALLOY_NB_CACHE_DIR", str(tmp_path_factory.mktemp("hash-cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     """The session's sandbox: two workspaces (keys A and B) on a real weed mini."""
@@ -160,6 +168,7 @@ REPORT_SECTIONS = {
     "test_names": "Fuzzing (hypothesis)",
     "test_fuzz_api": "Fuzzing (schemathesis)",
     "test_md5": "Fuzzing (hypothesis)",
+    "test_hashcache": "Fuzzing (hypothesis)",
 }
 SECTION_EXPECTATIONS = {
     "Isolation": "no access, nothing about the other user revealed, their file intact",
