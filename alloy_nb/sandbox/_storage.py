@@ -57,14 +57,18 @@ def _is_missing(error: ClientError) -> bool:
 
 
 class Storage:
-    """Thin, thread-safe wrapper over one bucket."""
+    """Thin, thread-safe wrapper over one bucket.
+
+    Timeouts are short (storage is local or near, and every answer the API needs is small):
+    a hung storage costs a call at most ``attempts`` x (connect + read timeout).
+    """
 
     def __init__(
         self,
         settings: S3Settings,
         *,
-        connect_timeout: float = 3.0,
-        read_timeout: float = 15.0,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 5.0,
         attempts: int = 2,
     ) -> None:
         self.settings = settings
