@@ -72,6 +72,7 @@ def create_app(
         return {"status": "ok"}
 
     app.add_middleware(RequestGuard, body_timeout=body_timeout)
+    app.state.registry, app.state.gate = registry, gate  # for diagnostics and fault tests
     app.openapi = lambda: _describe(app)  # type: ignore[method-assign]
     return app
 

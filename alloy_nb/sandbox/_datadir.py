@@ -20,7 +20,7 @@ from pathlib import Path
 from alloy_nb.sandbox._db import CorruptDatabase, Registry
 from alloy_nb.sandbox._drive import DriveStore
 from alloy_nb.sandbox._index import FileIndex
-from alloy_nb.sandbox._reservations import Reservations
+from alloy_nb.sandbox._reservations import CLOCK_SKEW_SECONDS, Reservations
 
 log = logging.getLogger("alloy_nb.sandbox")
 
@@ -55,14 +55,17 @@ class State:
     closers: list[Callable[[], None]] = field(default_factory=list)
 
 
-def open_state(root: Path) -> State:
-    """Open (creating if needed) every database in the data directory ``root``."""
+def open_state(root: Path, *, clock_skew: float = CLOCK_SKEW_SECONDS) -> State:
+    """Open (creating if needed) every database in the data directory ``root``.
+
+    ``clock_skew``: how far storage's clock may lag this one (:mod:`._reservations`).
+    """
     registry = open_registry(root / REGISTRY_FILE)
     closers: list[Callable[[], None]] = [registry.close]
     try:
         index = open_index(root / INDEX_FILE)
         closers.append(index.close)
-        reservations = Reservations(registry)
+        reservations = Reservations(registry, skew=clock_skew)
         reservations.adopt(index.take_legacy_promises())
         reservations.prune()
         drive = DriveStore(root / DRIVE_DIR)

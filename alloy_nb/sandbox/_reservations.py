@@ -15,9 +15,11 @@ from collections.abc import Iterable
 
 from alloy_nb.sandbox._db import Registry
 
-#: How long after its own expiry a URL is still treated as live: storage checks expiry
-#: with its own clock, and S3 accepts requests from a signer up to 15 minutes ahead.
+#: How long after its own expiry a URL is still treated as live. Storage checks expiry
+#: with its own clock, and S3 accepts requests from a signer up to 15 minutes ahead; the
+#: bundled storage runs on this machine's clock, so a second covers it.
 CLOCK_SKEW_SECONDS = 15 * 60
+LOCAL_CLOCK_SKEW_SECONDS = 1
 
 
 class Reservations:

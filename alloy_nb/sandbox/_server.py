@@ -27,6 +27,7 @@ from alloy_nb.sandbox._app import create_app
 from alloy_nb.sandbox._datadir import open_state, prepare_data_dir
 from alloy_nb.sandbox._files import FileService
 from alloy_nb.sandbox._protocol import HttpLimits, bounded_protocol
+from alloy_nb.sandbox._reservations import CLOCK_SKEW_SECONDS, LOCAL_CLOCK_SKEW_SECONDS
 from alloy_nb.sandbox._storage import S3Settings, Storage
 from alloy_nb.sandbox._weed import WeedServer
 
@@ -142,7 +143,8 @@ def start(
             s3 = weed.settings
         storage = Storage(s3)
         storage.ensure_bucket()
-        state = open_state(root)
+        skew = CLOCK_SKEW_SECONDS if weed is None else LOCAL_CLOCK_SKEW_SECONDS
+        state = open_state(root, clock_skew=skew)
         closers += state.closers
         files = FileService(storage, state.index, state.reservations, url_ttl=url_ttl)
         if not state.index.built:
