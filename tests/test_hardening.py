@@ -162,25 +162,27 @@ def test_a_really_full_disk_is_507_and_health_reports_it(
 ) -> None:
     """A data directory on a full file system (a 3 MB tmpfs, filled): 507 naming the
     problem, /health says so, a Drive copy leaves no partial file, and all recovers."""
-    with tiny_tmpfs(tmp_path / "disk") as disk:
-        with alloy_nb.sandbox.start(data_dir=disk / "d", api_keys=[KEY], s3=sandbox.storage) as sb:
-            api = Api(http, sb.base_url, KEY)
-            t = api.upload("big.bin", random_bytes(1024 * 1024))
-            cred = api.call("POST", "/connectors/googleDrive/credentials").json()
-            filler = disk / "filler"
-            with open(filler, "wb") as f, contextlib.suppress(OSError):
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            copy = api.call(
+    with (
+        tiny_tmpfs(tmp_path / "disk") as disk,
+        alloy_nb.sandbox.start(data_dir=disk / "d", api_keys=[KEY], s3=sandbox.storage) as sb,
+    ):
+        api = Api(http, sb.base_url, KEY)
+        t = api.upload("big.bin", random_bytes(1024 * 1024))
+        cred = api.call("POST", "/connectors/googleDrive/credentials").json()
+        filler = disk / "filler"
+        with open(filler, "wb") as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        copy = api.call(
                 "POST",
                 "/connectors/googleDrive/actions/uploadFile/execute",
                 json={"credentialId": cred["credentialId"], "requestBody": {"s3Key": t["s3Key"]},
                       "queryParameters": {"uploadType": "media"}},
             )  # fmt: skip
-            assert copy.status_code == 507, copy.text
-            assert not list((disk / "d" / "drive" / cred["credentialId"]).iterdir())
-            _assert_full_then_recovers(sb, api, http, filler.unlink)
+        assert copy.status_code == 507, copy.text
+        assert not list((disk / "d" / "drive" / cred["credentialId"]).iterdir())
+        _assert_full_then_recovers(sb, api, http, filler.unlink)
 
 
 # ---------------------------------------------------------------- the data directory
@@ -261,6 +263,6 @@ def test_an_old_open_data_dir_is_tightened(sandbox: Sandbox, tmp_path: Path) -> 
     sandbox) is 0700 after the next start."""
     with alloy_nb.sandbox.start(data_dir=tmp_path / "d", api_keys=[KEY], s3=sandbox.storage):
         pass
-    os.chmod(tmp_path / "d", 0o755)
+    os.chmod(tmp_path / "d", 0o755)  # noqa: S103 - the older, open mode under test
     with alloy_nb.sandbox.start(data_dir=tmp_path / "d", api_keys=[KEY], s3=sandbox.storage):
         assert _mode(tmp_path / "d") == 0o700

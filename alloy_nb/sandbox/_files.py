@@ -21,6 +21,8 @@ import threading
 import time
 import unicodedata
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,11 +30,14 @@ from alloy_nb._md5 import MD5
 from alloy_nb.sandbox._index import FileIndex
 from alloy_nb.sandbox._names import candidate_keys, filename_of, is_user_id, user_prefix
 from alloy_nb.sandbox._reservations import Reservations
-from alloy_nb.sandbox._storage import Storage, StoredObject
+from alloy_nb.sandbox._storage import Storage, StorageBusy, StoredObject
 
 log = logging.getLogger("alloy_nb.sandbox.files")
 
 MAX_PAGE = 1000
+#: How long a call waits for an earlier one of the same user (which may be stuck on a
+#: slow storage) before it gives up with 503.
+USER_LOCK_WAIT_SECONDS = 3.0
 
 
 class NotFound(LookupError):
@@ -68,8 +73,15 @@ class FileService:
         # Striped per-user locks: choosing a key and reserving it must be atomic per user.
         self._locks = [threading.Lock() for _ in range(64)]
 
-    def _lock(self, user_id: str) -> threading.Lock:
-        return self._locks[zlib.crc32(user_id.encode()) % len(self._locks)]
+    @contextmanager
+    def _locked(self, user_id: str) -> Iterator[None]:
+        lock = self._locks[zlib.crc32(user_id.encode()) % len(self._locks)]
+        if not lock.acquire(timeout=USER_LOCK_WAIT_SECONDS):
+            raise StorageBusy("storage is slow: an earlier call for this user still waits on it")
+        try:
+            yield
+        finally:
+            lock.release()
 
     def rebuild_index(self) -> int:
         """Record every stored single-PUT object's MD5 (from its ETag) in the index."""
@@ -87,7 +99,7 @@ class FileService:
         return n
 
     def request_upload(self, user_id: str, filename: str, mime_type: str, md5: MD5) -> Ticket:
-        with self._lock(user_id):
+        with self._locked(user_id):
             live = self.reservations.pending(user_id, md5.hex)
             pending = None
             for key in dict.fromkeys([*self.index.keys_for(user_id, md5.hex), *live]):
@@ -154,7 +166,7 @@ class FileService:
 
     def delete_file(self, user_id: str, s3_key: str) -> None:
         _check_key(user_id, s3_key)
-        with self._lock(user_id):
+        with self._locked(user_id):
             if self.storage.head(s3_key) is None:
                 raise NotFound(s3_key)
             self.storage.delete(s3_key)

@@ -17,16 +17,12 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from alloy_nb.sandbox._storage import StorageUnavailable
+from alloy_nb.sandbox._storage import StorageBusy
 
 T = TypeVar("T")
 
 STORAGE_SLOTS = 16
 SLOT_WAIT_SECONDS = 2.0
-
-
-class StorageBusy(StorageUnavailable):
-    """Every storage slot stayed taken for the whole wait."""
 
 
 class StorageGate:

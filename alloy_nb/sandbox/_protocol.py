@@ -73,7 +73,8 @@ def bounded_protocol(limits: HttpLimits) -> type[H11Protocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             self._born = time.monotonic()
             super().connection_made(transport)
-            if len(self.connections) > cap and not self._evict_one():
+            open_now = sum(not c.transport.is_closing() for c in self.connections)
+            if open_now > cap and not self._evict_one():
                 _refuse(transport, 503, "too many open connections to the sandbox; retry")
                 return
             self._arm_head_timer()
@@ -100,7 +101,10 @@ def bounded_protocol(limits: HttpLimits) -> type[H11Protocol]:
             idle = [
                 c
                 for c in self.connections
-                if c is not self and isinstance(c, BoundedH11Protocol) and c._waiting_for_head()
+                if c is not self
+                and isinstance(c, BoundedH11Protocol)
+                and c._waiting_for_head()
+                and not c.transport.is_closing()
             ]
             if not idle:
                 return False

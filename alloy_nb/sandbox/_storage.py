@@ -23,6 +23,10 @@ class StorageUnavailable(RuntimeError):
     """Storage could not be reached or answered with a server error."""
 
 
+class StorageBusy(StorageUnavailable):
+    """Storage-bound work waited too long for its turn (storage slow or hung)."""
+
+
 @dataclass(frozen=True)
 class S3Settings:
     """Where the sandbox keeps bytes. ``public_endpoint_url`` goes into presigned URLs."""
