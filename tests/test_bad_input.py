@@ -261,8 +261,9 @@ def test_action_with_a_nul_in_the_key_is_not_found(alice: Api) -> None:
 
 @pytest.mark.parametrize("depth", [65, 960, 5000])
 def test_deeply_nested_json_is_a_400_naming_the_nesting(alice: Api, depth: int) -> None:
-    """A JSON body nested deeper than 64 levels (here inside requestBody of an execute
-    call; 960 levels once reached a RecursionError) is a 400 naming the nesting."""
+    """A JSON body nested deeper than 64 levels is a 400 naming the nesting.
+
+    Here inside requestBody of an execute call (960 levels once hit a RecursionError)."""
     cred = alice.call("POST", "/connectors/googleDrive/credentials", json={}).json()["credentialId"]
     nested = '{"a":' * depth + "1" + "}" * depth
     raw = f'{{"credentialId":"{cred}","requestBody":{nested}}}'
@@ -272,8 +273,7 @@ def test_deeply_nested_json_is_a_400_naming_the_nesting(alice: Api, depth: int) 
 
 
 def test_nesting_within_the_limit_reaches_the_field_checks(alice: Api) -> None:
-    """64 levels of nesting, with brackets inside strings not counted, is accepted as
-    JSON: the answer is about the missing s3Key, not the nesting."""
+    """64 levels of nesting (brackets in strings not counted) reach the field checks."""
     cred = alice.call("POST", "/connectors/googleDrive/credentials", json={}).json()["credentialId"]
     nested = '{"a":' * 62 + '"[[[[{{{{\\"[["' + "}" * 62
     raw = f'{{"credentialId":"{cred}","requestBody":{nested}}}'
@@ -283,9 +283,10 @@ def test_nesting_within_the_limit_reaches_the_field_checks(alice: Api) -> None:
 
 
 def test_content_length_with_chunked_is_refused_and_the_connection_closed(sandbox) -> None:
-    """Content-Length together with Transfer-Encoding: chunked (request smuggling's shape)
-    is a 400 naming both headers, and the server closes the connection (RFC 9112 6.3):
-    what follows on it is never read as a request."""
+    """Content-Length with Transfer-Encoding: chunked is a 400 and the connection closes.
+
+    Request smuggling's shape (RFC 9112 6.3): the message names both headers, and what
+    follows on the connection is never read as a request."""
     import socket
     from urllib.parse import urlsplit
 

@@ -52,8 +52,10 @@ def replay_after_delete_and_other_bytes(
 def test_existing_url_replayed_after_delete_cannot_change_later_bytes_short_ttl(
     http: httpx.Client,
 ) -> None:
-    """An `existing` URL reserves its key: replayed after delete + other bytes under the
-    same name (once the first URL expired), the other bytes stay; they got another key."""
+    """Replayed `existing` URL (short TTL) never overwrites later bytes under the same name.
+
+    The first URL has expired; the `existing` one reserved the key, so after delete + other
+    bytes under the same name those get another key, and the replay cannot touch them."""
     data = random_bytes(2000)
     # Its own storage: on the same clock, a URL's reservation ends a second after it does.
     with alloy_nb.sandbox.start(api_keys=[KEY], url_ttl=3) as sb:
@@ -73,8 +75,10 @@ def test_existing_url_replayed_after_delete_cannot_change_later_bytes_short_ttl(
 def test_existing_url_replayed_after_an_index_rebuild_cannot_change_later_bytes(
     sandbox: Sandbox, http: httpx.Client, tmp_path: Path
 ) -> None:
-    """Reservations survive a lost index: restarted with index.sqlite3 deleted, the same
-    name with other bytes gets another key, and the old `existing` URL cannot touch it."""
+    """Replayed `existing` URL never overwrites later bytes, also after an index rebuild.
+
+    Restarted with index.sqlite3 deleted, the same name with other bytes gets another key
+    (reservations live in the registry), and the old `existing` URL cannot touch them."""
     data = random_bytes(2000)
     with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=[KEY], s3=sandbox.storage) as sb:
         api = Api(http, sb.base_url, KEY)
@@ -89,8 +93,9 @@ def test_existing_url_replayed_after_an_index_rebuild_cannot_change_later_bytes(
 
 
 def test_a_key_is_free_again_only_once_every_url_for_it_has_expired(tmp_path: Path) -> None:
-    """A reservation holds a key against other bytes until its URL (plus clock skew)
-    expires, and survives reopening the registry."""
+    """A reservation holds its key against other bytes until the URL (+ skew) expires.
+
+    It survives reopening the registry, and pruning forgets it only once expired."""
     registry = Registry(tmp_path / "registry.sqlite3")
     r = Reservations(registry, skew=0.5)
     r.reserve("u" * 24, "k", "a" * 32, time.time() + 0.5)
@@ -134,8 +139,10 @@ def _assert_full_then_recovers(sb: Sandbox, api: Api, http: httpx.Client, free: 
 def test_a_full_database_is_507_and_health_reports_it(
     sandbox: Sandbox, http: httpx.Client, tmp_path: Path
 ) -> None:
-    """SQLite's "database or disk is full" (here its page limit) answers 507 naming the
-    problem, /health says the disk is full, and all is well once space is back."""
+    """ "database or disk is full" is a 507 naming the problem; /health reports it.
+
+    Injected with SQLite's page limit on the sandbox's own registry connection; once space
+    is back, writes and /health are fine again."""
     with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=[KEY], s3=sandbox.storage) as sb:
         registry = sb._server.config.app.state.registry  # type: ignore[attr-defined]
         registry._query("PRAGMA max_page_count = 1")  # as small as it now is
@@ -160,8 +167,10 @@ def tiny_tmpfs(where: Path, size: str = "3m") -> Iterator[Path]:
 def test_a_really_full_disk_is_507_and_health_reports_it(
     sandbox: Sandbox, http: httpx.Client, tmp_path: Path
 ) -> None:
-    """A data directory on a full file system (a 3 MB tmpfs, filled): 507 naming the
-    problem, /health says so, a Drive copy leaves no partial file, and all recovers."""
+    """A really full disk is a 507 naming the problem; /health reports it; no partial file.
+
+    The data directory is on a 3 MB tmpfs, then filled: a Drive copy and new users get 507,
+    nothing half-written stays, and all recovers once space is freed."""
     with (
         tiny_tmpfs(tmp_path / "disk") as disk,
         alloy_nb.sandbox.start(data_dir=disk / "d", api_keys=[KEY], s3=sandbox.storage) as sb,
@@ -191,8 +200,9 @@ def test_a_really_full_disk_is_507_and_health_reports_it(
 def test_a_corrupt_index_is_moved_aside_and_rebuilt(
     sandbox: Sandbox, http: httpx.Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """index.sqlite3 is derived: a corrupt one is renamed aside (logged with its path) and
-    rebuilt from storage; dedup still finds the stored file."""
+    """A corrupt index.sqlite3 is moved aside (logged with its path) and rebuilt.
+
+    The index is derived: after the rebuild from storage dedup still finds the stored file."""
     data = random_bytes()
     with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=[KEY], s3=sandbox.storage) as sb:
         stored = Api(http, sb.base_url, KEY).upload("kept.bin", data)
@@ -211,8 +221,9 @@ def test_a_corrupt_index_is_moved_aside_and_rebuilt(
 def test_a_corrupt_registry_refuses_to_start_naming_the_file_and_the_fix(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    """registry.sqlite3 cannot be derived: the CLI refuses to start, naming the file,
-    what it holds and how to go on; the file is left as it was."""
+    """A corrupt registry.sqlite3: the CLI refuses to start, naming the file and the fix.
+
+    The registry cannot be derived from storage; the file is left as it was."""
     (tmp_path / "registry.sqlite3").write_bytes(b"garbage" * 1000)
     s3 = sandbox.storage
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALLOY_")}
@@ -235,8 +246,9 @@ def _mode(p: Path) -> int:
 
 
 def test_a_new_data_dir_is_private(sandbox: Sandbox, http: httpx.Client, tmp_path: Path) -> None:
-    """A data directory the sandbox creates is 0700, every directory in it 0700 and every
-    file it writes 0600 (databases, demo key, Drive copies)."""
+    """A data directory the sandbox creates is 0700, its directories 0700, its files 0600.
+
+    Files: databases and their WAL files, the demo key, Drive copies."""
     root = tmp_path / "new" / "data"
     with alloy_nb.sandbox.start(data_dir=root, s3=sandbox.storage) as sb:
         api = Api(http, sb.base_url, sb.api_key)
@@ -259,8 +271,7 @@ def test_a_new_data_dir_is_private(sandbox: Sandbox, http: httpx.Client, tmp_pat
 
 
 def test_an_old_open_data_dir_is_tightened(sandbox: Sandbox, tmp_path: Path) -> None:
-    """A data directory holding a registry but readable by others (made by an older
-    sandbox) is 0700 after the next start."""
+    """An older data directory readable by others is tightened to 0700 at the next start."""
     with alloy_nb.sandbox.start(data_dir=tmp_path / "d", api_keys=[KEY], s3=sandbox.storage):
         pass
     os.chmod(tmp_path / "d", 0o755)  # noqa: S103 - the older, open mode under test

@@ -43,9 +43,10 @@ def stopped(pid: int) -> Iterator[None]:
 
 
 def test_a_frozen_storage_leaves_auth_and_users_answering(http: httpx.Client) -> None:
-    """Storage SIGSTOPped with 60 storage-bound calls in flight: GET /users and a 401 for a
-    bad key answer in well under a second; the storage-bound calls all end in 503 with
-    Retry-After within seconds (past the slot limit: at once); after SIGCONT all is well."""
+    """Storage frozen, 60 storage calls in flight: /users and a bad-key 401 answer in < 1 s.
+
+    Storage is SIGSTOPped. The storage-bound calls all end in 503 with Retry-After within
+    seconds (past the slot limit: after the short slot wait); after SIGCONT all is well."""
     with alloy_nb.sandbox.start(api_keys=[KEY]) as sb:
         assert sb.weed is not None
         assert sb.weed.pid is not None
@@ -127,8 +128,9 @@ def closed_within(sock: socket.socket, seconds: float) -> bytes | None:
 def test_200_half_sent_requests_do_not_starve_a_legit_call(
     small_limits: Sandbox, http: httpx.Client
 ) -> None:
-    """200 connections each holding half a request head (cap 50): a legit call still
-    answers at once; the oldest half-sent ones are closed, the rest get 408 at the head
+    """200 half-sent requests (cap 50 connections): a legit call still answers at once.
+
+    The oldest half-sent connections are closed to make room, the rest get 408 at the head
     timeout."""
     sb = small_limits
     socks = []
@@ -163,8 +165,7 @@ def test_a_silent_connection_is_closed_at_the_head_timeout(small_limits: Sandbox
 
 
 def test_a_body_that_stalls_is_a_408_and_the_connection_closes(small_limits: Sandbox) -> None:
-    """A request whose body stops arriving gets 408 naming the problem after the body
-    timeout, and the connection is closed."""
+    """A body that stops arriving gets 408 after the body timeout; the connection closes."""
     with socket.create_connection(host_port(small_limits.base_url), timeout=5) as s:
         s.sendall(
             b"POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode()
@@ -178,8 +179,7 @@ def test_a_body_that_stalls_is_a_408_and_the_connection_closes(small_limits: San
 
 
 def test_a_busy_keep_alive_client_is_not_cut_by_the_head_timeout(small_limits: Sandbox) -> None:
-    """Requests on one kept-alive connection, each sent promptly, keep being served past
-    the head timeout."""
+    """Prompt requests on one kept-alive connection are served past the head timeout."""
     with httpx.Client(base_url=small_limits.base_url) as c:
         api = Api(c, small_limits.base_url, KEY)
         started = time.monotonic()
@@ -202,8 +202,9 @@ def test_the_connection_cap_stays_under_the_file_descriptor_limit(
 def test_concurrent_legit_calls_beyond_storage_slots_are_served(
     sandbox: Sandbox, http: httpx.Client, alice: Api
 ) -> None:
-    """40 storage-bound calls at once on a healthy storage (more than its 16 slots) all
-    succeed: the slot wait absorbs a burst."""
+    """40 storage calls at once on a healthy storage (over its 16 slots) all succeed.
+
+    The short wait for a slot absorbs a burst."""
     barrier = threading.Barrier(40, timeout=30)
 
     def one(i: int) -> int:
