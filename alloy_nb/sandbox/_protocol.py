@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -42,6 +41,10 @@ class HttpLimits:
 
 def connection_cap(limits: HttpLimits) -> int:
     """``max_connections``, lowered to fit the process's file-descriptor limit."""
+    try:
+        import resource  # POSIX only
+    except ImportError:  # pragma: no cover - Windows has no such per-process limit
+        return limits.max_connections
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return limits.max_connections
