@@ -164,6 +164,8 @@ REPORT_SECTIONS = {
     "test_faults": "Faults",
     "test_retries": "Faults",
     "test_lifecycle": "Faults",
+    "test_hardening": "Faults",
+    "test_overload": "Faults",
     "test_contract": "Storage contract",
     "test_names": "Fuzzing (hypothesis)",
     "test_fuzz_api": "Fuzzing (schemathesis)",

@@ -257,3 +257,55 @@ def test_action_with_a_nul_in_the_key_is_not_found(alice: Api) -> None:
             "queryParameters": {"uploadType": "media"}}  # fmt: skip
     r = alice.call("POST", "/connectors/googleDrive/actions/uploadFile/execute", json=body)
     _error(r, 404, "File not found")
+
+
+@pytest.mark.parametrize("depth", [65, 960, 5000])
+def test_deeply_nested_json_is_a_400_naming_the_nesting(alice: Api, depth: int) -> None:
+    """A JSON body nested deeper than 64 levels is a 400 naming the nesting.
+
+    Here inside requestBody of an execute call (960 levels once hit a RecursionError)."""
+    cred = alice.call("POST", "/connectors/googleDrive/credentials", json={}).json()["credentialId"]
+    nested = '{"a":' * depth + "1" + "}" * depth
+    raw = f'{{"credentialId":"{cred}","requestBody":{nested}}}'
+    r = alice.call("POST", "/connectors/googleDrive/actions/uploadFile/execute",
+                   content=raw.encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+    _error(r, 400, "nests JSON", "deeper than 64 levels")
+
+
+def test_nesting_within_the_limit_reaches_the_field_checks(alice: Api) -> None:
+    """64 levels of nesting (brackets in strings not counted) reach the field checks."""
+    cred = alice.call("POST", "/connectors/googleDrive/credentials", json={}).json()["credentialId"]
+    nested = '{"a":' * 62 + '"[[[[{{{{\\"[["' + "}" * 62
+    raw = f'{{"credentialId":"{cred}","requestBody":{nested}}}'
+    r = alice.call("POST", "/connectors/googleDrive/actions/uploadFile/execute",
+                   content=raw.encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+    _error(r, 400, "requestBody.s3Key")
+
+
+def test_content_length_with_chunked_is_refused_and_the_connection_closed(sandbox) -> None:
+    """Content-Length with Transfer-Encoding: chunked is a 400 and the connection closes.
+
+    Request smuggling's shape (RFC 9112 6.3): the message names both headers, and what
+    follows on the connection is never read as a request."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(sandbox.base_url)
+    body = b'{"username":"smuggled"}'
+    smuggled = b"GET /users HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = (
+        b"POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-key-workspace-a\r\n"
+        b"x-api-version: 2025-09\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n" + smuggled
+    )  # fmt: skip
+    with socket.create_connection((url.hostname, url.port), timeout=5) as s:
+        s.sendall(request)
+        answer = b""
+        while chunk := s.recv(65536):  # ends only when the server closes
+            answer += chunk
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"connection: close" in head.lower()
+    assert b"Content-Length and Transfer-Encoding" in rest
+    assert answer.count(b"HTTP/1.1 ") == 1  # the smuggled request got no answer

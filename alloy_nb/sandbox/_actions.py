@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, StrictStr
 
 from alloy_nb.sandbox._auth import Caller, caller_dependency
@@ -15,6 +16,7 @@ from alloy_nb.sandbox._db import Credential, Credentials, Registry
 from alloy_nb.sandbox._drive import DriveStore
 from alloy_nb.sandbox._errors import ERROR_RESPONSES, ApiError
 from alloy_nb.sandbox._files import FileService, NotFound
+from alloy_nb.sandbox._gate import StorageGate
 from alloy_nb.sandbox._names import filename_of
 from alloy_nb.sandbox._validation import RequestBody
 
@@ -137,11 +139,14 @@ ACTIONS: dict[tuple[str, str], Callable[[ActionContext], dict[str, Any]]] = {
     ("googleDrive", "uploadFile"): drive_upload_file,
     ("googleDrive", "listFiles"): drive_list_files,
 }
+STORAGE_BOUND = {("googleDrive", "uploadFile")}  # these run behind the storage gate
 
 ConnectorId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def actions_router(files: FileService, registry: Registry, drive: DriveStore) -> APIRouter:
+def actions_router(
+    files: FileService, registry: Registry, drive: DriveStore, gate: StorageGate
+) -> APIRouter:
     router = APIRouter(responses=ERROR_RESPONSES)
     credentials = Credentials(registry)
     CallerDep = Annotated[Caller, Depends(caller_dependency(registry))]
@@ -184,7 +189,7 @@ def actions_router(files: FileService, registry: Registry, drive: DriveStore) ->
         tags=["Connectors"],
         summary="Execute connector action",
     )
-    def execute(
+    async def execute(
         connectorId: ConnectorId,
         actionId: Annotated[str, Path(min_length=1, max_length=64)],
         body: ExecuteRequest,
@@ -196,10 +201,16 @@ def actions_router(files: FileService, registry: Registry, drive: DriveStore) ->
         if handler is None:
             raise ApiError(404, f"Action not found: {actionId[:64]!r} for connector "
                                 f"{connectorId[:64]!r}")  # fmt: skip
-        credential = credentials.get(body.credentialId, caller.user_id, connectorId)
-        if credential is None:
-            raise ApiError(404, "Credential not found")
-        ctx = ActionContext(caller, credential, body, files, drive)
-        return {"success": True, "result": handler(ctx)}
+
+        def run() -> dict[str, Any]:
+            credential = credentials.get(body.credentialId, caller.user_id, connectorId)
+            if credential is None:
+                raise ApiError(404, "Credential not found")
+            ctx = ActionContext(caller, credential, body, files, drive)
+            return {"success": True, "result": handler(ctx)}
+
+        if (connectorId, actionId) in STORAGE_BOUND:
+            return await gate.run(run)
+        return await run_in_threadpool(run)
 
     return router

@@ -1,23 +1,51 @@
 """The sandbox's small persistent state, in SQLite files inside the data directory.
 
-* :class:`Registry` (``registry.sqlite3``): workspaces (one per API key, stored as a
-  SHA-256 hash, never in clear) and their users.
-* :class:`FileIndex` (``index.sqlite3``): which key was promised to which MD5, and until
-  when. It is derived state: deleting the file and restarting rebuilds it from storage.
+:class:`Registry` (``registry.sqlite3``) holds workspaces (one per API key, stored as a
+SHA-256 hash, never in clear), their users, connector credentials and the upload URLs
+issued (:mod:`._reservations`). None of it can be derived from storage, so it is written
+with ``synchronous=FULL``. The dedup index (:mod:`._index`) is derived and lives apart.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
+import os
 import secrets
 import sqlite3
 import threading
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+
+
+class DiskFull(OSError):
+    """A write failed because the data directory's disk (or quota) is full."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no space left for {path}")
+        self.path = path
+
+
+class CorruptDatabase(Exception):
+    """A database file is not a readable SQLite database."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path} is corrupt ({reason})")
+        self.path = path
+        self.reason = reason
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` is a write refused for lack of space (disk or quota)."""
+    if isinstance(error, sqlite3.OperationalError):
+        return getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def new_object_id() -> str:
@@ -33,17 +61,63 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (SQLite gives its -wal and
+    -shm files the database file's mode)."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class _Database:
-    def __init__(self, path: Path, schema: str) -> None:
+    def __init__(self, path: Path, schema: str, *, synchronous: str = "NORMAL") -> None:
+        self.path = path
+        #: True after a write failed for lack of space, until a write succeeds again.
+        self.full = False
         self._lock = threading.Lock()
+        create_private(path)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(schema)
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={synchronous}")
+            check = str(self._conn.execute("PRAGMA quick_check").fetchone()[0])
+            if check != "ok":
+                raise CorruptDatabase(path, check)
+            self._conn.executescript(schema)
+        except sqlite3.DatabaseError as e:
+            self._conn.close()
+            if getattr(e, "sqlite_errorcode", None) in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+                raise CorruptDatabase(path, str(e)) from None
+            raise
+        except BaseException:
+            self._conn.close()
+            raise
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock, for statements that may write: a failed
+        transaction is rolled back, and lack of space becomes :class:`DiskFull`."""
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.OperationalError as e:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                if is_disk_full(e):
+                    self.full = True
+                    raise DiskFull(self.path) from e
+                raise
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self.full = False
 
     def _query(self, sql: str, args: Iterable[object] = ()) -> list[tuple[object, ...]]:
-        with self._lock:
-            return self._conn.execute(sql, tuple(args)).fetchall()
+        if sql.lstrip()[:6].upper() == "SELECT":
+            with self._lock:
+                return self._conn.execute(sql, tuple(args)).fetchall()
+        with self._writing() as conn:
+            return conn.execute(sql, tuple(args)).fetchall()
 
     def close(self) -> None:
         with self._lock:
@@ -94,13 +168,13 @@ class Registry(_Database):
     """
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path, self._SCHEMA)
+        super().__init__(path, self._SCHEMA, synchronous="FULL")
 
     def register_key(self, api_key: str) -> Workspace:
         """The workspace of ``api_key``, created (with a default user) on first sight."""
         key_hash = hash_api_key(api_key)
-        with self._lock:
-            row = self._conn.execute(
+        with self._writing() as conn:
+            row = conn.execute(
                 "SELECT workspace_id, default_user_id FROM workspaces WHERE key_hash = ?",
                 (key_hash,),
             ).fetchone()
@@ -108,14 +182,10 @@ class Registry(_Database):
                 return Workspace(row[0], row[1])
             ws, user = new_object_id(), new_object_id()
             now = _now_iso()
-            self._conn.execute("BEGIN")
-            self._conn.execute(
-                "INSERT INTO workspaces VALUES (?, ?, ?, ?)", (ws, key_hash, user, now)
-            )
-            self._conn.execute(
-                "INSERT INTO users VALUES (?, ?, 'default', NULL, ?)", (user, ws, now)
-            )
-            self._conn.execute("COMMIT")
+            conn.execute("BEGIN")
+            conn.execute("INSERT INTO workspaces VALUES (?, ?, ?, ?)", (ws, key_hash, user, now))
+            conn.execute("INSERT INTO users VALUES (?, ?, 'default', NULL, ?)", (user, ws, now))
+            conn.execute("COMMIT")
             return Workspace(ws, user)
 
     def authenticate(self, api_key: str) -> Workspace | None:
@@ -209,74 +279,3 @@ class Credentials:
             (credential_id, user_id, connector_id),
         )
         return Credential(*map(str, rows[0])) if rows else None
-
-
-class FileIndex(_Database):
-    """``(user, md5) -> keys`` and ``key -> promised md5s``, never a scan of a user's files."""
-
-    _SCHEMA = """
-    CREATE TABLE IF NOT EXISTS promises (
-        s3_key TEXT NOT NULL,
-        md5_hex TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        expires_at REAL NOT NULL,
-        PRIMARY KEY (s3_key, md5_hex)
-    );
-    CREATE INDEX IF NOT EXISTS promises_by_md5 ON promises (user_id, md5_hex);
-    CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-    """
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, self._SCHEMA)
-
-    @property
-    def built(self) -> bool:
-        return bool(self._query("SELECT 1 FROM meta WHERE k = 'built'"))
-
-    def rebuild(self, stored: Iterable[tuple[str, str, str]]) -> int:
-        """Record ``(user_id, s3_key, md5_hex)`` for every stored object; return the count."""
-        n = 0
-        with self._lock:
-            self._conn.execute("BEGIN")
-            for user_id, key, md5_hex in stored:
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO promises VALUES (?, ?, ?, 0)", (key, md5_hex, user_id)
-                )
-                n += 1
-            self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('built', ?)", (_now_iso(),))
-            self._conn.execute("COMMIT")
-        return n
-
-    def keys_for(self, user_id: str, md5_hex: str) -> list[tuple[str, float]]:
-        """``(s3_key, expires_at)`` of every key promised to (or holding) these bytes."""
-        rows = self._query(
-            "SELECT s3_key, expires_at FROM promises WHERE user_id = ? AND md5_hex = ? "
-            "ORDER BY s3_key",
-            (user_id, md5_hex),
-        )
-        return [(str(k), float(e)) for k, e in rows]  # type: ignore[arg-type]
-
-    def promised_elsewhere(self, s3_key: str, md5_hex: str) -> bool:
-        """True while an unexpired URL for ``s3_key`` may still write other bytes."""
-        return bool(
-            self._query(
-                "SELECT 1 FROM promises WHERE s3_key = ? AND md5_hex != ? AND expires_at > ?",
-                (s3_key, md5_hex, time.time()),
-            )
-        )
-
-    def promise(self, user_id: str, s3_key: str, md5_hex: str, expires_at: float) -> None:
-        self._query(
-            "INSERT INTO promises VALUES (?, ?, ?, ?) ON CONFLICT (s3_key, md5_hex) "
-            "DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
-            (s3_key, md5_hex, user_id, expires_at),
-        )
-
-    def forget_expired(self, s3_key: str, md5_hex: str | None = None) -> None:
-        """Drop promises for ``s3_key`` whose URLs can no longer write."""
-        sql = "DELETE FROM promises WHERE s3_key = ? AND expires_at <= ?"
-        args: list[object] = [s3_key, time.time()]
-        if md5_hex is not None:
-            sql += " AND md5_hex = ?"
-            args.append(md5_hex)
-        self._query(sql, args)

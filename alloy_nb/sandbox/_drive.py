@@ -1,7 +1,8 @@
 """An emulated Google Drive per credential, persisted in the data directory.
 
 Blobs live in ``drive/<credentialId>/<fileId>`` (written to a temporary name and renamed,
-so a file is never half there); metadata in ``drive/drive.sqlite3``.
+so a file is never half there); metadata in ``drive/drive.sqlite3``. Directories are 0700
+and files 0600. A write that fails for lack of space raises :class:`DiskFull`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from alloy_nb.sandbox._db import DiskFull, create_private, is_disk_full
 
 DEFAULT_FIELDS = ("kind", "id", "name", "mimeType")
 
@@ -49,8 +52,9 @@ class DriveFile:
 class DriveStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        create_private(root / "drive.sqlite3")
         self._db = sqlite3.connect(root / "drive.sqlite3", check_same_thread=False,
                                    isolation_level=None)  # fmt: skip
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -75,12 +79,13 @@ class DriveStore:
         """Stream ``chunks`` into a new Drive file; nothing is recorded if streaming fails."""
         file_id = "1" + secrets.token_urlsafe(24)
         folder = self.root / credential_id
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
         tmp = folder / f".{file_id}.partial"
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
         try:
-            with open(tmp, "wb") as f:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
                 for chunk in chunks:
                     md5.update(chunk)
                     size += len(chunk)
@@ -100,6 +105,10 @@ class DriveStore:
                 with self._lock:
                     self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
                 raise
+        except (OSError, sqlite3.OperationalError) as e:
+            if is_disk_full(e):
+                raise DiskFull(self.root) from e
+            raise
         finally:
             tmp.unlink(missing_ok=True)
         return drive_file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from alloy_nb.sandbox._db import DiskFull, is_disk_full
 from alloy_nb.sandbox._storage import StorageUnavailable
 
 log = logging.getLogger("alloy_nb.sandbox")
@@ -24,7 +26,7 @@ ERROR_SCHEMA = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     s: {"description": HTTPStatus(s).phrase,
         "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-    for s in (400, 401, 403, 404, 409, 413, 415, 502, 503)
+    for s in (400, 401, 403, 404, 408, 409, 413, 415, 502, 503, 507)
 }  # fmt: skip
 
 
@@ -127,6 +129,18 @@ def install_error_handlers(app: FastAPI) -> None:
         code = exc.response.get("Error", {}).get("Code", "error")
         log.warning("storage refused a request: %s", code)
         return error_response(502, f"file storage refused the request ({code})")
+
+    @app.exception_handler(DiskFull)
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _disk_full(request: Request, exc: Exception) -> JSONResponse:
+        if not isinstance(exc, DiskFull) and not is_disk_full(exc):
+            raise exc  # not about space: the catch-all below answers it
+        where = exc.path if isinstance(exc, DiskFull) else "its data directory"
+        log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            507, f"the sandbox's data disk is full (no space to write {where}): free disk "
+            "space, then retry",
+        )  # fmt: skip
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

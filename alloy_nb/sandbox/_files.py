@@ -5,8 +5,10 @@ Invariants (see DESIGN.md):
 * ``existing`` is answered only when the caller's stored bytes with that MD5 are
   confirmed in storage (HEAD, ETag), never from the index alone.
 * A key is handed out for an MD5 only if storage holds no other bytes under it and no
-  unexpired URL for it signs another MD5. Since every URL signs ``Content-MD5``, two
-  different files under one name can never overwrite each other.
+  URL issued for it that may still be valid signs another MD5 (:mod:`._reservations`,
+  kept across restarts and index rebuilds). Every URL handed out, ``existing`` ones
+  included, is reserved first. Since every URL signs ``Content-MD5``, two different
+  files under one name never overwrite each other, not even through a replayed URL.
 * Listings come from storage, so a requested but never uploaded file is never listed.
 """
 
@@ -19,17 +21,23 @@ import threading
 import time
 import unicodedata
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from alloy_nb._md5 import MD5
-from alloy_nb.sandbox._db import FileIndex
+from alloy_nb.sandbox._index import FileIndex
 from alloy_nb.sandbox._names import candidate_keys, filename_of, is_user_id, user_prefix
-from alloy_nb.sandbox._storage import Storage, StoredObject
+from alloy_nb.sandbox._reservations import Reservations
+from alloy_nb.sandbox._storage import Storage, StorageBusy, StoredObject
 
 log = logging.getLogger("alloy_nb.sandbox.files")
 
 MAX_PAGE = 1000
+#: How long a call waits for an earlier one of the same user (which may be stuck on a
+#: slow storage) before it gives up with 503.
+USER_LOCK_WAIT_SECONDS = 3.0
 
 
 class NotFound(LookupError):
@@ -55,15 +63,25 @@ class FilePage:
 
 
 class FileService:
-    def __init__(self, storage: Storage, index: FileIndex, *, url_ttl: int) -> None:
+    def __init__(
+        self, storage: Storage, index: FileIndex, reservations: Reservations, *, url_ttl: int
+    ) -> None:
         self.storage = storage
         self.index = index
+        self.reservations = reservations
         self.url_ttl = url_ttl
-        # Striped per-user locks: key choice and promise must be atomic per user.
+        # Striped per-user locks: choosing a key and reserving it must be atomic per user.
         self._locks = [threading.Lock() for _ in range(64)]
 
-    def _lock(self, user_id: str) -> threading.Lock:
-        return self._locks[zlib.crc32(user_id.encode()) % len(self._locks)]
+    @contextmanager
+    def _locked(self, user_id: str) -> Iterator[None]:
+        lock = self._locks[zlib.crc32(user_id.encode()) % len(self._locks)]
+        if not lock.acquire(timeout=USER_LOCK_WAIT_SECONDS):
+            raise StorageBusy("storage is slow: an earlier call for this user still waits on it")
+        try:
+            yield
+        finally:
+            lock.release()
 
     def rebuild_index(self) -> int:
         """Record every stored single-PUT object's MD5 (from its ETag) in the index."""
@@ -81,30 +99,32 @@ class FileService:
         return n
 
     def request_upload(self, user_id: str, filename: str, mime_type: str, md5: MD5) -> Ticket:
-        with self._lock(user_id):
+        with self._locked(user_id):
+            live = self.reservations.pending(user_id, md5.hex)
             pending = None
-            for key, expires_at in self.index.keys_for(user_id, md5.hex):
+            for key in dict.fromkeys([*self.index.keys_for(user_id, md5.hex), *live]):
                 stored = self._stored_md5(key)
                 if stored == md5.hex:
-                    return self._ticket(key, mime_type, md5, "existing")
-                if stored is None and expires_at > time.time():
+                    return self._issue(user_id, key, mime_type, md5, "existing")
+                if (
+                    stored is None
+                    and key in live
+                    and not self.reservations.held_for_other(key, md5.hex)
+                ):
                     pending = pending or key  # a live URL will put these same bytes there
                 else:
-                    self.index.forget_expired(key, md5.hex)
+                    self.index.forget(key, md5.hex)
             if pending is not None:  # same bytes in flight: share the key, never a twin
-                self.index.promise(user_id, pending, md5.hex, time.time() + self.url_ttl)
-                return self._ticket(pending, mime_type, md5, "new")
+                return self._issue(user_id, pending, mime_type, md5, "new")
             for key in candidate_keys(user_id, filename, md5.hex):
-                if self.index.promised_elsewhere(key, md5.hex):
+                if self.reservations.held_for_other(key, md5.hex):
                     continue
                 stored = self._stored_md5(key)
                 if stored == md5.hex:  # stored but unknown to the index (e.g. index lost)
-                    self.index.promise(user_id, key, md5.hex, 0)
-                    return self._ticket(key, mime_type, md5, "existing")
+                    return self._issue(user_id, key, mime_type, md5, "existing")
                 if stored is None:
                     break
-            self.index.promise(user_id, key, md5.hex, time.time() + self.url_ttl)
-            return self._ticket(key, mime_type, md5, "new")
+            return self._issue(user_id, key, mime_type, md5, "new")
 
     def _stored_md5(self, key: str) -> str | None:
         """The MD5 of the bytes stored under ``key``, ``""`` if unknown, None if absent."""
@@ -113,10 +133,17 @@ class FileService:
             return None
         return obj.md5_hex or ""
 
-    def _ticket(
-        self, key: str, mime_type: str, md5: MD5, kind: Literal["new", "existing"]
+    def _issue(
+        self, user_id: str, key: str, mime_type: str, md5: MD5, kind: Literal["new", "existing"]
     ) -> Ticket:
-        # For "existing" the URL is still given: it can only ever write these same bytes.
+        """Reserve ``key`` for these bytes for the URL's lifetime, then sign the URL.
+
+        The reservation is durable before the URL exists. For ``existing`` the URL is still
+        given (the contract has one), and reserved like any other. SigV4 truncates the
+        signing time to the second, hence the extra second.
+        """
+        self.reservations.reserve(user_id, key, md5.hex, time.time() + self.url_ttl + 1)
+        self.index.add(user_id, key, md5.hex)
         url = self.storage.presign_put(key, mime_type, md5.base64, self.url_ttl)
         return Ticket(url, md5.base64, key, kind)
 
@@ -139,11 +166,12 @@ class FileService:
 
     def delete_file(self, user_id: str, s3_key: str) -> None:
         _check_key(user_id, s3_key)
-        with self._lock(user_id):
+        with self._locked(user_id):
             if self.storage.head(s3_key) is None:
                 raise NotFound(s3_key)
             self.storage.delete(s3_key)
-            self.index.forget_expired(s3_key)
+            # Only the hint goes: URLs issued for this key stay reserved until they expire.
+            self.index.forget(s3_key)
 
 
 def _check_key(user_id: str, s3_key: str) -> None:

@@ -24,9 +24,10 @@ from alloy_nb._constants import (
     SANDBOX_DEFAULT_REGION,
 )
 from alloy_nb.sandbox._app import create_app
-from alloy_nb.sandbox._db import FileIndex, Registry
-from alloy_nb.sandbox._drive import DriveStore
+from alloy_nb.sandbox._datadir import open_state, prepare_data_dir
 from alloy_nb.sandbox._files import FileService
+from alloy_nb.sandbox._protocol import HttpLimits, bounded_protocol
+from alloy_nb.sandbox._reservations import CLOCK_SKEW_SECONDS, LOCAL_CLOCK_SKEW_SECONDS
 from alloy_nb.sandbox._storage import S3Settings, Storage
 from alloy_nb.sandbox._weed import WeedServer
 
@@ -120,15 +121,18 @@ def start(
     s3: S3Settings | None = None,
     url_ttl: int = PRESIGNED_URL_TTL_SECONDS,
     log_level: str = "warning",
+    limits: HttpLimits | None = None,
 ) -> Sandbox:
     """Start storage (``weed mini`` unless ``s3`` points elsewhere) and the API on a thread.
 
     ``port=0`` picks a free port. Without ``data_dir`` everything lives in a temporary
-    directory that :meth:`Sandbox.stop` removes.
+    directory that :meth:`Sandbox.stop` removes. ``limits`` bounds what slow or idle
+    clients can hold (:class:`HttpLimits`).
     """
+    limits = limits or HttpLimits()
     temp = data_dir is None
     root = Path(tempfile.mkdtemp(prefix="alloy-sandbox-")) if temp else Path(data_dir)  # type: ignore[arg-type]
-    root.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(root)
     weed: WeedServer | None = None
     closers: list[Any] = []
     try:
@@ -139,16 +143,15 @@ def start(
             s3 = weed.settings
         storage = Storage(s3)
         storage.ensure_bucket()
-        registry = Registry(root / "registry.sqlite3")
-        index = FileIndex(root / "index.sqlite3")
-        drive = DriveStore(root / "drive")
-        closers += [registry.close, index.close, drive.close]
-        files = FileService(storage, index, url_ttl=url_ttl)
-        if not index.built:
+        skew = CLOCK_SKEW_SECONDS if weed is None else LOCAL_CLOCK_SKEW_SECONDS
+        state = open_state(root, clock_skew=skew)
+        closers += state.closers
+        files = FileService(storage, state.index, state.reservations, url_ttl=url_ttl)
+        if not state.index.built:
             files.rebuild_index()
         keys, _demo = resolve_api_keys(api_keys, root)
-        registered = [ApiKey(k, registry.register_key(k).default_user_id) for k in keys]
-        app = create_app(files, registry, drive)
+        registered = [ApiKey(k, state.registry.register_key(k).default_user_id) for k in keys]
+        app = create_app(files, state.registry, state.drive, body_timeout=limits.body_timeout)
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when
         # the proto says TCP; without it every response waits ~40 ms for a delayed ACK.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -156,9 +159,15 @@ def start(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         bound_port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(app, log_level=log_level, lifespan="off", timeout_keep_alive=30)
+        config = uvicorn.Config(
+            app,
+            log_level=log_level,
+            lifespan="off",
+            http=bounded_protocol(limits),
+            timeout_keep_alive=limits.keep_alive,
+            timeout_graceful_shutdown=5,
         )
+        server = uvicorn.Server(config)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="alloy-sandbox", daemon=True
         )

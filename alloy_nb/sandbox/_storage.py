@@ -23,6 +23,10 @@ class StorageUnavailable(RuntimeError):
     """Storage could not be reached or answered with a server error."""
 
 
+class StorageBusy(StorageUnavailable):
+    """Storage-bound work waited too long for its turn (storage slow or hung)."""
+
+
 @dataclass(frozen=True)
 class S3Settings:
     """Where the sandbox keeps bytes. ``public_endpoint_url`` goes into presigned URLs."""
@@ -57,14 +61,18 @@ def _is_missing(error: ClientError) -> bool:
 
 
 class Storage:
-    """Thin, thread-safe wrapper over one bucket."""
+    """Thin, thread-safe wrapper over one bucket.
+
+    Timeouts are short (storage is local or near, and every answer the API needs is small):
+    a hung storage costs a call at most ``attempts`` x (connect + read timeout).
+    """
 
     def __init__(
         self,
         settings: S3Settings,
         *,
-        connect_timeout: float = 3.0,
-        read_timeout: float = 15.0,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 5.0,
         attempts: int = 2,
     ) -> None:
         self.settings = settings
