@@ -124,9 +124,9 @@ class WeedServer:
 
     def start(self, timeout: float = 30.0) -> WeedServer:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._stop_orphan()  # before writing anything: the directory may be in use
         self._creds = _credentials(self.data_dir)
         self._write_s3_config()
-        self._stop_orphan()
         keep_ports = bool(self.ports)  # a restart keeps its ports: clients hold URLs to them
         for attempt in range(1 if keep_ports else _START_ATTEMPTS):
             self.ports = self._wait_for_ports() if keep_ports else self._new_ports()
