@@ -435,6 +435,12 @@ def test_presigned_put_from_any_origin_works_and_nothing_else_is_readable(
         r = httpx.request(method, url, headers={"Origin": EVIL}, timeout=10)
         assert "access-control-allow-origin" not in r.headers, (method, url)
     assert stored_bytes(stored.sb, stored.s3_key) == SECRET
+    # weed 4.48 adds a wildcard CORS header to every answer outside a bucket (its
+    # s3err.setCommonHeaders): without a signature that answer is an error naming nothing.
+    r = httpx.get(stored.sb.storage.endpoint_url + "/", headers={"Origin": EVIL}, timeout=10)
+    assert r.status_code == 403
+    assert b"AccessDenied" in r.content
+    assert bucket.encode() not in r.content
 
 
 PAGE_SCRIPT = """
