@@ -8,7 +8,8 @@ SIGKILL), removes weed's sockets and, for a temporary sandbox, the directory. If
 launcher itself is killed, weed gets SIGKILL from the kernel (``PR_SET_PDEATHSIG``, set by
 the launcher, which has a single thread, so the signal is tied to the right thread).
 
-Run by path with ``python -I`` and the standard library only, so it starts fast and small.
+Run by path with ``python -I`` and the standard library only, so it starts fast and small;
+its instructions (weed's command line, environment, ports) arrive on stdin as JSON.
 """
 
 from __future__ import annotations
@@ -109,12 +110,15 @@ def launch(spec: dict[str, object], timeout: float = 30.0) -> Lifeline:
     try:
         script = str(Path(__file__).resolve())
         proc = subprocess.Popen(
-            [sys.executable, "-I", script, json.dumps(spec | {"fd": read_end})],
-            stdin=subprocess.DEVNULL,
+            [sys.executable, "-I", script],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=(read_end,),
             start_new_session=True,  # a Ctrl-C in a notebook must not kill storage mid-write
         )
+        assert proc.stdin is not None
+        with proc.stdin:  # not on the command line, where every user's ps shows it
+            proc.stdin.write(json.dumps(spec | {"fd": read_end}).encode())
     except BaseException:
         _open_write_ends.discard(write_end)
         os.close(write_end)
@@ -184,8 +188,8 @@ def _stop(weed: subprocess.Popen[bytes], grace: float) -> None:
     weed.wait()
 
 
-def main(argv: list[str]) -> int:
-    spec = json.loads(argv[1])
+def main() -> int:
+    spec = json.loads(sys.stdin.buffer.read())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -222,4 +226,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main())

@@ -36,9 +36,13 @@ def _stat(pid: int) -> list[str] | None:
     return raw[raw.rindex(")") + 2 :].split()  # fields from 3 (state) on; comm may hold ")"
 
 
+def identify(pid: int) -> Proc:
+    stat = _stat(pid)
+    return (pid, int(stat[19]) if stat else 0)
+
+
 def this_process() -> Proc:
-    stat = _stat(os.getpid())
-    return (os.getpid(), int(stat[19]) if stat else 0)
+    return identify(os.getpid())
 
 
 def alive(proc: Proc) -> bool:

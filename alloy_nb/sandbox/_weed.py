@@ -207,8 +207,8 @@ class WeedServer:
             self.data_dir / _owners.WEED_RECORD,
             {
                 "owner": list(_owners.this_process()),
-                "launcher": [self._lifeline.proc.pid, 0],
-                "weed": [self._lifeline.weed_pid, 0],
+                "launcher": list(_owners.identify(self._lifeline.proc.pid)),
+                "weed": list(_owners.identify(self._lifeline.weed_pid)),
                 "ports": list(self.ports.values()),
             },
         )
