@@ -129,10 +129,16 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def _certificates(config_dir: Path) -> tuple[Path, Path, Path]:
     """A fresh CA and one certificate it signed, for both ends of every TLS link."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    except ImportError:
+        raise RuntimeError(
+            "the sandbox's storage needs the 'cryptography' package for its keys: "
+            "install the sandbox extra (pip install 'alloy_nb[sandbox]')"
+        ) from None
 
     now = datetime.datetime.now(datetime.timezone.utc)
 
