@@ -167,6 +167,7 @@ REPORT_SECTIONS = {
     "test_hardening": "Faults",
     "test_overload": "Faults",
     "test_contract": "Storage contract",
+    "test_storage_security": "Storage security",
     "test_names": "Fuzzing (hypothesis)",
     "test_fuzz_api": "Fuzzing (schemathesis)",
     "test_md5": "Fuzzing (hypothesis)",
@@ -177,6 +178,7 @@ SECTION_EXPECTATIONS = {
     "Bad input": "a 4xx JSON error naming the problem; never a 5xx",
     "Faults": "recovered, or a clear error; no corrupt, phantom or lost file",
     "Storage contract": "storage itself enforces it",
+    "Storage security": "refused without the sandbox's keys; storage ends with its owner",
     "Fuzzing (hypothesis)": "the property holds for every generated input",
     "Fuzzing (schemathesis)": "no 5xx; status, content type and body as documented",
 }

@@ -23,6 +23,7 @@ from alloy_nb._constants import (
     SANDBOX_DEFAULT_HOST,
     SANDBOX_DEFAULT_REGION,
 )
+from alloy_nb.sandbox import _owners
 from alloy_nb.sandbox._app import create_app
 from alloy_nb.sandbox._datadir import open_state, prepare_data_dir
 from alloy_nb.sandbox._files import FileService
@@ -131,14 +132,22 @@ def start(
     """
     limits = limits or HttpLimits()
     temp = data_dir is None
-    root = Path(tempfile.mkdtemp(prefix="alloy-sandbox-")) if temp else Path(data_dir)  # type: ignore[arg-type]
+    if temp:
+        _owners.sweep_temp_dirs()  # what sandboxes killed before their stop() left behind
+        root = Path(tempfile.mkdtemp(prefix=_owners.TEMP_PREFIX))
+        _owners.claim_temp_dir(root)
+    else:
+        root = Path(data_dir)  # type: ignore[arg-type]
     prepare_data_dir(root)
     weed: WeedServer | None = None
     closers: list[Any] = []
     try:
         if s3 is None:
             weed = WeedServer(
-                root / "s3", bucket=SANDBOX_DEFAULT_BUCKET, region=SANDBOX_DEFAULT_REGION
+                root / "s3",
+                bucket=SANDBOX_DEFAULT_BUCKET,
+                region=SANDBOX_DEFAULT_REGION,
+                remove_on_owner_exit=root if temp else None,
             ).start()
             s3 = weed.settings
         storage = Storage(s3)
