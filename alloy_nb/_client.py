@@ -11,11 +11,14 @@ from urllib.parse import quote
 import httpx
 
 from alloy_nb import _http
+from alloy_nb._auth import BearerAuth
 from alloy_nb._bridge import check_object_id, credentials_frame, send_to_google_drive
 from alloy_nb._constants import (
     API_VERSION,
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_DEADLINE_SECONDS,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WORKERS,
     DEFAULT_TIMEOUT_SECONDS,
@@ -23,9 +26,12 @@ from alloy_nb._constants import (
     ENV_BASE_URL,
     ENV_USER_ID,
     LIST_PAGE_SIZE,
+    MAX_LIST_PAGES,
 )
+from alloy_nb._deadline import deadline_transport
 from alloy_nb._exceptions import APIError, MissingCredentialsError, make_status_error
 from alloy_nb._frames import deletes_frame, files_frame, uploads_frame
+from alloy_nb._http import Limits
 from alloy_nb._md5 import to_hex
 from alloy_nb._models import UploadResult, UploadTicket
 from alloy_nb._uploads import ProgressHook, upload_many, upload_one
@@ -51,6 +57,10 @@ class Client:
         api_key: defaults to ``$ALLOY_API_KEY``.
         base_url: defaults to ``$ALLOY_BASE_URL``, then ``https://production.runalloy.com``.
         user_id: sent as ``x-alloy-userid``; defaults to ``$ALLOY_USER_ID``.
+        deadline: seconds one request to the API may take in all, retries and waits
+            included (default 300; ``None``: no limit). A file's bytes are timed per chunk
+            instead, and the answer after its last byte gets the whole deadline.
+        max_response_bytes: the largest answer held in memory (default 64 MiB).
         http_client: an ``httpx.Client`` to use (and not close); one is made otherwise.
 
     Example::
@@ -68,28 +78,36 @@ class Client:
         api_version: str = API_VERSION,
         user_id: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT_SECONDS,
+        deadline: float | None = DEFAULT_DEADLINE_SECONDS,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         http_client: httpx.Client | None = None,
     ) -> None:
         key = api_key or os.environ.get(ENV_API_KEY)
         if not key:
             raise MissingCredentialsError(_NO_KEY.format(env=ENV_API_KEY))
-        self.__api_key = key
+        self._auth = BearerAuth(key)
+        del api_key, key  # frames' locals reach error reports; the key lives in _auth only
         self.base_url = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
         self.api_version = api_version
         self.user_id = user_id or os.environ.get(ENV_USER_ID) or None
-        self.max_retries = max_retries
+        self.limits = Limits(max_retries, deadline, max_response_bytes)
         self._owns_http = http_client is None
         if http_client is None:
             if not isinstance(timeout, httpx.Timeout):
                 timeout = httpx.Timeout(timeout, connect=DEFAULT_CONNECT_TIMEOUT_SECONDS)
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-            http_client = httpx.Client(timeout=timeout, limits=limits)
+            transport, _ = deadline_transport(limits)
+            http_client = httpx.Client(timeout=timeout, transport=transport)
         self.http = http_client
 
     def __repr__(self) -> str:
         user = f", user_id={self.user_id!r}" if self.user_id else ""
         return f"alloy_nb.Client(base_url={self.base_url!r}{user})"
+
+    @property
+    def max_retries(self) -> int:
+        return self.limits.max_retries
 
     def close(self) -> None:
         """Close the HTTP connection pool (unless it was passed in)."""
@@ -106,7 +124,6 @@ class Client:
 
     def _headers(self) -> dict[str, str]:
         headers = {
-            "Authorization": f"Bearer {self.__api_key}",
             "x-api-version": self.api_version,
             "Accept": "application/json",
         }
@@ -120,7 +137,8 @@ class Client:
             self.http,
             method,
             self.base_url + path,
-            max_retries=self.max_retries,
+            limits=self.limits,
+            auth=self._auth,
             headers=self._headers(),
             **kwargs,
         )
@@ -202,7 +220,8 @@ class Client:
         """
         files: list[dict[str, Any]] = []
         cursor: str | None = None
-        while True:
+        seen: set[str] = set()
+        for _ in range(MAX_LIST_PAGES):
             params: dict[str, Any] = {}
             if page_size is not None:
                 params["limit"] = page_size
@@ -215,6 +234,16 @@ class Client:
             cursor = page.get("nextCursor")
             if not cursor:
                 return files_frame(files)
+            if not isinstance(cursor, str) or cursor in seen:
+                raise APIError(
+                    f"listing files: the server sent the page cursor {cursor!r:.60} again; "
+                    "the listing would never end, so it was stopped"
+                )
+            seen.add(cursor)
+        raise APIError(
+            f"listing files: still more pages after {MAX_LIST_PAGES:,}; the listing was "
+            "stopped (a server that never ends its pages)"
+        )
 
     def delete_file(self, s3_key: str) -> None:
         """Delete one of the caller's files; a foreign or missing key raises NotFoundError."""

@@ -130,7 +130,7 @@ def _put_with_renewal(
             client.http,
             "PUT",
             ticket.presigned_url,
-            max_retries=client.max_retries,
+            limits=client.limits,
             content=lambda sent=sent: _stream(src, sent),  # type: ignore[misc]
             headers={
                 "Content-Type": mime,

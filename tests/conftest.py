@@ -155,6 +155,7 @@ REPORT_SECTIONS = {
     "test_bad_input": "Bad input",
     "test_faults": "Faults",
     "test_retries": "Faults",
+    "test_client_bounds": "Faults",
     "test_lifecycle": "Faults",
     "test_contract": "Storage contract",
     "test_names": "Fuzzing (hypothesis)",
