@@ -115,6 +115,7 @@ def _read_body(
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > limits.max_response_bytes:
+                chunks.clear()  # error reporters print locals: not megabytes of them
                 raise _too_large(what, limits, response.request)
             if deadline.expired():
                 raise httpx.ReadTimeout("the call's deadline has passed", request=response.request)

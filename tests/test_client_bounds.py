@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import alloy_nb
-from alloy_nb import Client, _client, _http
+from alloy_nb import Client, _constants, _files, _http
 from alloy_nb.sandbox import Sandbox
 
 from .conftest import Api
@@ -335,8 +335,8 @@ def test_a_cursor_that_is_not_text_stops_with_an_api_error(cursor: object) -> No
 
 def test_pages_that_never_end_stop_at_the_page_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     """APIError after MAX_LIST_PAGES pages (10,000 by default, 5 here)."""
-    assert _client.MAX_LIST_PAGES == 10_000  # type: ignore[attr-defined]
-    monkeypatch.setattr(_client, "MAX_LIST_PAGES", 5)
+    assert _constants.MAX_LIST_PAGES == 10_000
+    monkeypatch.setattr(_files, "MAX_LIST_PAGES", 5)
     calls: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
