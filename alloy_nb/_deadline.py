@@ -14,6 +14,7 @@ whole deadline again (bytes still queued in buffers reach the server in that tim
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Generator, Iterable, Iterator
@@ -28,6 +29,8 @@ SOCKET_OPTION = (
 )
 
 __all__ = ["Deadline", "deadline_transport"]
+
+log = logging.getLogger("alloy_nb")
 
 _current: ContextVar[Deadline | None] = ContextVar("alloy_nb_deadline", default=None)
 
@@ -142,17 +145,18 @@ class _Backend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def deadline_transport(limits: httpx.Limits) -> tuple[httpx.HTTPTransport, bool]:
+def deadline_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
     """An ``HTTPTransport`` whose reads, writes and connects honour the current deadline.
 
     httpx has no public way to pass a network backend, so it is set on the transport's
-    connection pool; returns ``(transport, False)`` if that pool is not where it is expected
-    (the deadline is then checked between reads only).
+    connection pool; if that pool is not where it is expected (another httpx), a warning
+    is logged and the deadline is checked between reads only.
     """
     transport = httpx.HTTPTransport(limits=limits)
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
-    if not isinstance(backend, httpcore.NetworkBackend):
-        return transport, False
-    pool._network_backend = _Backend(backend)  # type: ignore[union-attr]
-    return transport, True
+    if isinstance(backend, httpcore.NetworkBackend):
+        pool._network_backend = _Backend(backend)  # type: ignore[union-attr]
+    else:
+        log.warning("this httpx keeps its network backend elsewhere: deadlines hold between reads")
+    return transport

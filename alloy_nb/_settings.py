@@ -39,8 +39,7 @@ def _http_client(timeout: float | httpx.Timeout | None) -> httpx.Client:
         seconds = DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout
         timeout = httpx.Timeout(seconds, connect=DEFAULT_CONNECT_TIMEOUT_SECONDS)
     pool = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-    transport, _ = deadline_transport(pool)
-    return httpx.Client(timeout=timeout, transport=transport)
+    return httpx.Client(timeout=timeout, transport=deadline_transport(pool))
 
 
 def make_session(
