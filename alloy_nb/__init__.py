@@ -5,11 +5,14 @@
 >>> client.upload("report.csv")            # doctest: +SKIP
 >>> client.list_files()                    # doctest: +SKIP
 
+(``connect()`` uses your account, or your own local sandbox, so these lines are not run as
+doctests; :class:`alloy_nb.Client` has a tour that runs against a sandbox of its own.)
 The offline sandbox lives in :mod:`alloy_nb.sandbox` and is never imported from here.
 """
 
+import typing as _typing
+
 from alloy_nb import connectors as connectors
-from alloy_nb._bridge import unwrap_result
 from alloy_nb._client import Client
 from alloy_nb._connect import connect
 from alloy_nb._exceptions import (
@@ -32,6 +35,10 @@ from alloy_nb._exceptions import (
 )
 from alloy_nb._md5 import MD5, md5_file, to_base64, to_hex
 from alloy_nb._models import UploadResult, UploadTicket
+from alloy_nb.connectors._results import unwrap_result
+
+if _typing.TYPE_CHECKING:  # the panels load lazily (below); these names let type checkers see them
+    from alloy_nb.widgets import FileBrowser, UploadPanel
 
 __version__ = "0.1.0"
 

@@ -96,8 +96,9 @@ def listing_to_frame(base: str, user_id: str, reps: int) -> str:
         cursor = None
         while True:
             params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-            page = client.http.get(f"{base}/connectors/files/list", params=params,
-                                   headers=client._headers()).json()  # fmt: skip
+            page = client._session.call(  # the same API call, without the frame
+                "GET", "/connectors/files/list", params=params, context="benchmark listing"
+            )
             raw += page["files"]
             cursor = page.get("nextCursor")
             if not cursor:

@@ -163,6 +163,7 @@ REPORT_SECTIONS = {
     "test_bad_input": "Bad input",
     "test_faults": "Faults",
     "test_retries": "Faults",
+    "test_client_bounds": "Faults",
     "test_lifecycle": "Faults",
     "test_hardening": "Faults",
     "test_overload": "Faults",
