@@ -2,51 +2,37 @@
 
 Both panels show errors only through :func:`explain` / :func:`plain_error`, so no exception
 class name or errno text reaches them. Batch calls (``delete_files``, ``send_to_google_drive``)
-report errors per row as ``"ClassName: text"`` strings; those are explained too.
+report errors per row as ``"ClassName: text"`` strings; those are explained too
+(:mod:`alloy_nb.widgets._error_facts` reads both kinds).
 """
 
 from __future__ import annotations
 
-import builtins
 import errno
 import logging
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
-
-import httpx
 
 from alloy_nb import _exceptions as ex
 from alloy_nb.connectors.google_drive import display_name
+from alloy_nb.widgets._error_facts import CONTEXT, Facts, from_exception, from_text
 
 log = logging.getLogger("alloy_nb.widgets")
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 SANDBOX_HINT = "If you use the local sandbox, re-run the cell that calls alloy_nb.connect()."
 _CONNECTORS = {"googleDrive": "Google Drive"}
-_ROW_ERROR = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.*)$", re.S)
-_STATUS_TEXT = re.compile(r"^(\d{3}) (.*?)(?: \(request id [^)]*\))?$", re.S)
-_REQUEST_TEXT = re.compile(r"^(GET|POST|PUT|DELETE|PATCH|HEAD) (\S+) (?:failed|timed out)")
-_CONTEXT = re.compile(
-    r"^(upload request for .+?|listing files|deleting .+?|\w+/\w+|listing \w+ credentials"
-    r"|creating a \w+ credential): "
-)
-_UNREACHABLE = (
-    ("refused", "nothing is listening there"),
-    ("name or service not known", "that host name could not be found"),
-    ("nodename nor servname", "that host name could not be found"),
-    ("name resolution", "that host name could not be found"),
-    ("no address associated", "that host name could not be found"),
-    ("getaddrinfo", "that host name could not be found"),
-    ("certificate", "its security certificate was not accepted"),
-    ("ssl", "the secure connection could not be set up"),
-    ("unreachable", "the network is unreachable"),
-    ("no route", "the network is unreachable"),
-    ("reset", "the connection was cut off"),
-    ("disconnected", "the connection was cut off"),
-    ("closed", "the connection was cut off"),
-    ("broken pipe", "the connection was cut off"),
-)
+_NO_NAME = "that host name could not be found"
+_CUT = "the connection was cut off"
+_UNREACHABLE = {  # words in the transport's reason -> the reason in plain words
+    "refused": "nothing is listening there",
+    "name or service not known": _NO_NAME, "nodename nor servname": _NO_NAME,
+    "name resolution": _NO_NAME, "no address associated": _NO_NAME, "getaddrinfo": _NO_NAME,
+    "certificate": "its security certificate was not accepted",
+    "ssl": "the secure connection could not be set up",
+    "unreachable": "the network is unreachable", "no route": "the network is unreachable",
+    "reset": _CUT, "disconnected": _CUT, "closed": _CUT, "broken pipe": _CUT,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,22 +43,6 @@ class Plain:
     detail: str | None = None
 
 
-@dataclass
-class _Facts:
-    kind: type[BaseException]
-    message: str
-    status: int | None = None
-    method: str | None = None
-    url: httpx.URL | None = None
-    causes: str = ""
-    filename: str | None = None
-    strerror: str | None = None
-    errno: int | None = None
-    retry_after: str | None = None
-    deleting: str | None = None  # the s3Key a DELETE was for
-    ours: bool = True  # raised by alloy_nb itself, so its message was written for people
-
-
 def plain_error(error: BaseException | str) -> str:
     """The sentence a person can act on, instead of a traceback."""
     return explain(error).text
@@ -80,7 +50,7 @@ def plain_error(error: BaseException | str) -> str:
 
 def explain(error: BaseException | str) -> Plain:
     """The sentence, plus technical detail when the sentence alone is generic."""
-    facts = _from_text(error) if isinstance(error, str) else _from_exception(error)
+    facts = from_text(error) if isinstance(error, str) else from_exception(error)
     if facts is None:  # a string that is already plain words
         return Plain(_sentence(str(error)))
     plain = _explain(facts)
@@ -88,7 +58,7 @@ def explain(error: BaseException | str) -> Plain:
     return plain
 
 
-def _explain(f: _Facts) -> Plain:
+def _explain(f: Facts) -> Plain:
     k = f.kind
     if issubclass(k, ex.MissingCredentialsError):
         return Plain(
@@ -111,7 +81,7 @@ def _explain(f: _Facts) -> Plain:
         return Plain(f"{_where(f)} did not answer in time{_doing(f)}. " + _todo(f, "again"))
     if issubclass(k, ex.APIConnectionError):
         text = f"{f.message} {f.causes}".lower()
-        why = next((reason for needle, reason in _UNREACHABLE if needle in text), None)
+        why = next((reason for needle, reason in _UNREACHABLE.items() if needle in text), None)
         head = f"Could not reach {_where(f, lower=True)}" + (f": {why}." if why else ".")
         return Plain(f"{head} {_todo(f, 'connect')}")
     if issubclass(k, ex.APIError):
@@ -146,7 +116,7 @@ def _explain(f: _Facts) -> Plain:
     )
 
 
-def _status(f: _Facts) -> Plain:
+def _status(f: Facts) -> Plain:
     status, doing = f.status or 0, _doing(f)
     reason = _reason(f)
     if status == 401:
@@ -181,73 +151,13 @@ def _status(f: _Facts) -> Plain:
     return Plain(f"Alloy refused the request{doing}: {reason}")
 
 
-def _from_exception(e: BaseException) -> _Facts:
-    request = getattr(e, "request", None) if isinstance(e, ex.APIError) else None
-    facts = _Facts(kind=type(e), message=str(getattr(e, "message", None) or e))
-    if isinstance(request, httpx.Request):
-        facts.method, facts.url = request.method, request.url
-        facts.deleting = _deleted_key(request.method, request.url)
-    if isinstance(e, ex.APIStatusError):
-        facts.status = e.status_code
-        facts.retry_after = e.response.headers.get("retry-after")
-    if isinstance(e, OSError):
-        facts.filename = None if e.filename is None else str(e.filename)
-        facts.strerror, facts.errno = e.strerror, e.errno
-    if isinstance(e, ex.IntegrityError):
-        facts.filename = e.filename
-    cause, seen = e.__cause__ or e.__context__, 0
-    while cause is not None and seen < 5:  # the transport's reason, e.g. "connection refused"
-        facts.causes += f" {cause}"
-        cause, seen = cause.__cause__ or cause.__context__, seen + 1
-    tb = e.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    module = str(tb.tb_frame.f_globals.get("__name__", "")) if tb is not None else ""
-    facts.ours = module.startswith("alloy_nb")
-    return facts
-
-
-def _from_text(text: str) -> _Facts | None:
-    """Facts from a batch row's ``"ClassName: text"``, or None if it is not one."""
-    match = _ROW_ERROR.match(text.strip())
-    if match is None:
-        return None
-    kind = _kind(match.group(1))
-    if kind is None and re.fullmatch(r"(?:[A-Z][a-z0-9]*)+(?:Error|Exception|Timeout)", match[1]):
-        kind = Exception  # another library's error class: say so generically
-    if kind is None:
-        return None
-    message = match.group(2)
-    facts = _Facts(kind=kind, message=message)
-    if issubclass(kind, ex.APIStatusError) and (status := _STATUS_TEXT.match(message)):
-        facts.status, facts.message = int(status.group(1)), status.group(2)
-    if request := _REQUEST_TEXT.match(message):
-        facts.method, facts.url = request.group(1), httpx.URL(request.group(2))
-        facts.deleting = _deleted_key(facts.method, facts.url)
-    elif (context := _CONTEXT.match(facts.message)) and context.group(1).startswith("deleting "):
-        facts.method, facts.deleting = "DELETE", context.group(1).removeprefix("deleting ")
-    return facts
-
-
-def _deleted_key(method: str, url: httpx.URL) -> str | None:
-    path = url.raw_path.decode("ascii", "replace").split("?", 1)[0]
-    if method != "DELETE" or "/connectors/files/" not in path:
-        return None
-    return unquote(path.rsplit("/", 1)[-1])
-
-
-def _kind(name: str) -> type[BaseException] | None:
-    found = getattr(ex, name, None) or getattr(builtins, name, None)
-    return found if isinstance(found, type) and issubclass(found, BaseException) else None
-
-
-def _reason(f: _Facts) -> str:
+def _reason(f: Facts) -> str:
     """The server's own words, without the ``context:`` alloy_nb put in front."""
-    text = _CONTEXT.sub("", f.message, count=1).strip() or "no reason was given"
+    text = CONTEXT.sub("", f.message, count=1).strip() or "no reason was given"
     return _sentence(text)
 
 
-def _doing(f: _Facts) -> str:
+def _doing(f: Facts) -> str:
     if f.deleting:
         return f" while deleting {display_name(f.deleting)}"
     if f.url is None:
@@ -267,7 +177,7 @@ def _doing(f: _Facts) -> str:
 
 def _doing_from_context(message: str) -> str:
     """What a batch row's call was doing, from the ``context:`` at the front of its message."""
-    match = _CONTEXT.match(message)
+    match = CONTEXT.match(message)
     context = match.group(1) if match else ""
     if context == "listing files":
         return " while listing your files"
@@ -281,11 +191,11 @@ def _doing_from_context(message: str) -> str:
     return ""
 
 
-def _is_local(f: _Facts) -> bool:
+def _is_local(f: Facts) -> bool:
     return f.url is not None and f.url.host in LOCAL_HOSTS
 
 
-def _where(f: _Facts, *, lower: bool = False) -> str:
+def _where(f: Facts, *, lower: bool = False) -> str:
     if f.url is None:
         return "the Alloy API" if lower else "The Alloy API"
     api = f.url.path.startswith(("/connectors", "/users")) or f.method != "PUT"
@@ -295,7 +205,7 @@ def _where(f: _Facts, *, lower: bool = False) -> str:
     return text if lower else text[0].upper() + text[1:]
 
 
-def _todo(f: _Facts, case: str) -> str:
+def _todo(f: Facts, case: str) -> str:
     if _is_local(f):
         return SANDBOX_HINT
     if case == "connect":
