@@ -58,7 +58,7 @@ def live_widgets() -> int:
 def test_lists_filters_sorts_and_pages(stocked: Client) -> None:
     browser = FileBrowser(stocked, page_size=2)
     assert len(browser.files) == 5
-    assert browser.status.text == "5 files."
+    assert browser.status.text == "Loaded 5 files."
     assert shown_names(browser) == ["a.csv", "b.csv"]
     assert "page 1 of 3 · 5 files" in browser.table.page_label.value
     assert "a.csv" in row_texts(browser)[0]

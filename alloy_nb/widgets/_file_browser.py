@@ -135,7 +135,7 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
             self.status.error(error)
         else:
             gone = f" {_files(dropped)} you had selected are gone." if dropped else ""
-            self.status.info(f"{_files(len(self._files))}.{gone}")
+            self.status.info(f"Loaded {_files(len(self._files))}.{gone}")
 
     def delete_selected(self) -> pd.DataFrame:
         """Delete the ticked files (what "Yes, delete" does); one row per key."""

@@ -25,6 +25,11 @@ RULE = (
 )
 _HEADER = ("filename", "size", "last modified", "s3Key")
 _CLASSES = ("alloy-fb-name", "alloy-fb-size", "alloy-fb-date", "alloy-fb-key")
+_FLEX = {"width": "auto", "flex": "1 1 0%", "min_width": "0"}  # the same width on every row
+
+
+def _fixed(width: str) -> dict[str, str]:
+    return {"width": width, "flex": "0 0 auto"}
 
 
 def cells_html(values: tuple[str, str, str, str], *, header: bool = False) -> str:
@@ -42,11 +47,9 @@ class _Row:
 
     def __init__(self, table: FileTable) -> None:
         self.key = ""
-        self.box = w.Checkbox(indent=False, layout={"width": "28px"})
-        self.cells = w.HTML(layout={"width": "auto", "flex": "1 1 auto", "min_width": "0"})
-        self.copy = w.Button(
-            icon="copy", tooltip="Copy this file's s3Key", layout={"width": "34px"}
-        )
+        self.box = w.Checkbox(indent=False, layout=_fixed("28px"))
+        self.cells = w.HTML(layout=_FLEX)
+        self.copy = w.Button(icon="copy", tooltip="Copy this file's s3Key", layout=_fixed("34px"))
         self.line = w.HBox([self.box, self.cells, self.copy], layout={"align_items": "center"})
         self.line.add_class("alloy-fb-row")
         self.box.observe(lambda ch: table.tick(self.key, bool(ch["new"])), "value")
@@ -73,10 +76,7 @@ class FileTable(w.VBox):  # type: ignore[misc]
         self.clear_button = w.Button(
             description="clear selection", icon="times", layout={"width": "auto"}
         )
-        self.header = w.HTML(
-            cells_html(_HEADER, header=True),
-            layout={"width": "auto", "flex": "1 1 auto", "min_width": "0"},
-        )
+        self.header = w.HTML(cells_html(_HEADER, header=True), layout=_FLEX)
         self.empty = w.HTML()
         self.rows_box = w.VBox()
         self.prev_button = w.Button(
@@ -90,9 +90,7 @@ class FileTable(w.VBox):  # type: ignore[misc]
         self.clear_button.on_click(lambda _: self.select(list(self.chosen), False))
         self.prev_button.on_click(lambda _: self.go(self.page - 1))
         self.next_button.on_click(lambda _: self.go(self.page + 1))
-        head = w.HBox(
-            [w.HTML(layout={"width": "28px"}), self.header, w.HTML(layout={"width": "34px"})]
-        )
+        head = w.HBox([w.HTML(layout=_fixed("28px")), self.header, w.HTML(layout=_fixed("34px"))])
         head.add_class("alloy-fb-row")
         centred = {"align_items": "center"}
         super().__init__([
