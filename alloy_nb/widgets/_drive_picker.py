@@ -54,9 +54,9 @@ class DrivePicker(w.HBox):  # type: ignore[misc]
         self.dropdown.options = options
         self.dropdown.value = previous if previous in ids else (ids[0] if ids else None)
         has_any = bool(options)
-        self.dropdown.layout.display = "flex" if has_any else "none"
+        self.dropdown.layout.display = None if has_any else "none"
         hint = NONE_YET_SANDBOX if self.sandbox else NONE_YET
         self.hint.value = "" if has_any else f'<span class="alloy-hint">{html.escape(hint)}</span>'
 
-        self.hint.layout.display = "none" if has_any else "flex"
-        self.create_button.layout.display = "flex" if self.sandbox and not has_any else "none"
+        self.hint.layout.display = "none" if has_any else None
+        self.create_button.layout.display = None if self.sandbox and not has_any else "none"

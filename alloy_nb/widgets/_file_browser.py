@@ -258,7 +258,7 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         return None, before - len(self.table.chosen)
 
     def _draw(self, page: int | None = None) -> None:
-        self.table.layout.display = self.actions.layout.display = "flex" if self._loaded else "none"
+        self.table.layout.display = self.actions.layout.display = None if self._loaded else "none"
         if page is not None:
             self.table.page = page
         empty = (

@@ -53,7 +53,7 @@ class StatusLine(w.VBox):  # type: ignore[misc]
         self._show("busy", text)
         if total:
             self.progress.max, self.progress.value = total, 0
-            self.progress.layout.display = "flex"
+            self.progress.layout.display = None
 
     @contextmanager
     def working(
@@ -98,13 +98,13 @@ class StatusLine(w.VBox):  # type: ignore[misc]
         self._show("ask", text)
         self._answers = (on_yes, on_no)
         self.yes_button.description = yes
-        self.yes_button.layout.display = self.no_button.layout.display = "flex"
+        self.yes_button.layout.display = self.no_button.layout.display = None
 
     def show_text(self, text: str) -> None:
         """Text to copy by hand (e.g. s3Keys), under the line until the next message."""
         self.extra.value = text
         self.extra.rows = min(8, max(1, text.count("\n") + 1))
-        self.extra.layout.display = "flex"
+        self.extra.layout.display = None
 
     def _answer(self, which: int) -> None:
         answers, self._answers = self._answers, None
