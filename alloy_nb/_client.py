@@ -59,6 +59,9 @@ class Client(ConnectorMethods):
             retried (default 3), with exponential backoff and ``Retry-After`` (<= 60 s).
         max_response_bytes: the largest answer held in memory (default 64 MiB); a larger
             one is an :class:`~alloy_nb.APIError`.
+        hash_cache: remember the MD5 of unchanged files named by a path, so they are not
+            hashed again (default ``None``: on unless ``$ALLOY_NB_HASH_CACHE`` is ``0``;
+            see :func:`alloy_nb.md5_file`). Never used for bytes, file objects or DataFrames.
         http_client: an ``httpx.Client`` to use and not close (its timeouts, proxies and
             event hooks apply); by default one is made and closed by :meth:`close`.
 
@@ -102,6 +105,7 @@ class Client(ConnectorMethods):
         deadline: float | None = DEFAULT_DEADLINE_SECONDS,
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        hash_cache: bool | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         self._owns_http = http_client is None
@@ -113,6 +117,7 @@ class Client(ConnectorMethods):
             timeout=timeout,
             limits=Limits(max_retries, deadline, max_response_bytes),
             http_client=http_client,
+            hash_cache=hash_cache,
         )
 
     @property

@@ -45,6 +45,7 @@ class Session:
     limits: Limits
     api_version: str = API_VERSION
     user_id: str | None = None
+    hash_cache: bool | None = None  # None: follow $ALLOY_NB_HASH_CACHE
 
     def __repr__(self) -> str:
         return f"Session(base_url={self.base_url!r}, user_id={self.user_id!r})"

@@ -51,6 +51,7 @@ def make_session(
     timeout: float | httpx.Timeout | None,
     limits: Limits,
     http_client: httpx.Client | None,
+    hash_cache: bool | None = None,
 ) -> Session:
     """Arguments first, then ``$ALLOY_API_KEY``, ``$ALLOY_BASE_URL``, ``$ALLOY_USER_ID``;
     an ``httpx.Client`` is made when none is given (the caller owns closing it then)."""
@@ -68,4 +69,5 @@ def make_session(
         limits=limits,
         api_version=api_version,
         user_id=user_id or os.environ.get(ENV_USER_ID) or None,
+        hash_cache=hash_cache,
     )

@@ -19,7 +19,8 @@ from alloy_nb._exceptions import (
     make_status_error,
 )
 from alloy_nb._files import request_upload
-from alloy_nb._md5 import CHUNK_SIZE, MD5, md5_file
+from alloy_nb._hashcache import cached_md5
+from alloy_nb._md5 import CHUNK_SIZE, MD5
 from alloy_nb._mime import guess_mime_type
 from alloy_nb._models import UploadResult, UploadTicket
 from alloy_nb._progress import bar, progress_enabled
@@ -51,7 +52,11 @@ def upload_one(
         mime = mime_type or guess_mime_type(src.filename)
         with bar(bars, src.size, f"hashing {src.filename}") as shown:
             src.file.seek(src.start)
-            md5 = md5_file(src.file, on_progress=_Progress(shown, on_hash_progress, src.size).add)
+            md5 = cached_md5(
+                src.file,
+                on_progress=_Progress(shown, on_hash_progress, src.size).add,
+                enabled=session.hash_cache if src.from_path else False,
+            )
         ticket = request_upload(session, src.filename, mime, md5.hex)
         if ticket.type == "new":
             with bar(bars, src.size, f"uploading {src.filename}") as shown:
