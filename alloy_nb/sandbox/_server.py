@@ -23,16 +23,17 @@ from alloy_nb._constants import (
     SANDBOX_DEFAULT_HOST,
     SANDBOX_DEFAULT_REGION,
 )
+from alloy_nb.sandbox._activity import Activity, ActivityMiddleware
 from alloy_nb.sandbox._app import create_app
 from alloy_nb.sandbox._db import FileIndex, Registry
 from alloy_nb.sandbox._drive import DriveStore
 from alloy_nb.sandbox._files import FileService
+from alloy_nb.sandbox._home import DEMO_KEY_FILE
+from alloy_nb.sandbox._owner import Owner, claim
 from alloy_nb.sandbox._storage import S3Settings, Storage
 from alloy_nb.sandbox._weed import WeedServer
 
 log = logging.getLogger("alloy_nb.sandbox")
-
-DEMO_KEY_FILE = "demo-api-key"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Sandbox:
     _thread: threading.Thread = field(repr=False)
     _closers: list[Any] = field(repr=False)
     _temp_dir: bool = field(repr=False, default=False)
+    activity: Activity = field(repr=False, default_factory=Activity)
+    _owner: Owner | None = field(repr=False, default=None)
 
     @property
     def api_key(self) -> str:
@@ -82,6 +85,8 @@ class Sandbox:
             self.weed.stop()
         if self._temp_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._owner is not None:  # last: storage is down, the directory is free
+            self._owner.release()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -124,11 +129,14 @@ def start(
     """Start storage (``weed mini`` unless ``s3`` points elsewhere) and the API on a thread.
 
     ``port=0`` picks a free port. Without ``data_dir`` everything lives in a temporary
-    directory that :meth:`Sandbox.stop` removes.
+    directory that :meth:`Sandbox.stop` removes. A given ``data_dir`` is owned by this
+    sandbox until it stops; if another live sandbox owns it, this raises
+    :class:`~alloy_nb.sandbox._owner.DataDirInUse` (naming it) and touches nothing.
     """
     temp = data_dir is None
     root = Path(tempfile.mkdtemp(prefix="alloy-sandbox-")) if temp else Path(data_dir)  # type: ignore[arg-type]
     root.mkdir(parents=True, exist_ok=True)
+    owner = None if temp else claim(root)  # before storage: never touch another's weed
     weed: WeedServer | None = None
     closers: list[Any] = []
     try:
@@ -149,6 +157,8 @@ def start(
         keys, _demo = resolve_api_keys(api_keys, root)
         registered = [ApiKey(k, registry.register_key(k).default_user_id) for k in keys]
         app = create_app(files, registry, drive)
+        activity = Activity()
+        app.add_middleware(ActivityMiddleware, activity=activity, keys=keys, data_dir=str(root))
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when
         # the proto says TCP; without it every response waits ~40 ms for a delayed ACK.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -176,8 +186,12 @@ def start(
             weed.stop()
         if temp:
             shutil.rmtree(root, ignore_errors=True)
+        if owner is not None:
+            owner.release()
         raise
     shown_host = f"[{host}]" if ":" in host else host
+    if owner is not None:
+        owner.publish(f"http://{shown_host}:{bound_port}")
     return Sandbox(
         base_url=f"http://{shown_host}:{bound_port}",
         api_keys=registered,
@@ -188,4 +202,6 @@ def start(
         _thread=thread,
         _closers=closers,
         _temp_dir=temp,
+        activity=activity,
+        _owner=owner,
     )
