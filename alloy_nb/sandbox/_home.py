@@ -53,9 +53,12 @@ def sandbox_home() -> Path:
 
 
 def ensure_home(home: Path) -> Path:
-    """Create the home (mode 0700: it holds keys and every stored file)."""
-    home.mkdir(parents=True, exist_ok=True)
-    os.chmod(home, 0o700)
+    """Create the home, mode 0700 (it holds keys and every stored file). An existing
+    directory keeps its mode: it may be one the user chose and shares on purpose; the
+    files holding keys are 0600 anyway."""
+    if not home.is_dir():
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(home, 0o700)  # exactly, whatever the umask
     return home
 
 

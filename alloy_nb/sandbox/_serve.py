@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -169,9 +170,13 @@ def _idle_stop(home: Path, sandbox: Any, idle: float) -> bool:
 def _last_port(home: Path) -> int:
     """Clients in other kernels hold URLs to the last port: reuse it when it is free."""
     try:
-        return int((home / LAST_PORT_FILE).read_text())
-    except (OSError, ValueError):
+        port = int((home / LAST_PORT_FILE).read_text())
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as start() binds
+            s.bind(("127.0.0.1", port))
+    except (OSError, ValueError, OverflowError):
         return 0
+    return port
 
 
 def status(args: argparse.Namespace) -> int:

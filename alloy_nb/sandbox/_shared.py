@@ -58,7 +58,8 @@ def find_or_start(home: Path | None = None, *, timeout: float = START_TIMEOUT) -
     only after checking that its pid still runs ``alloy_nb.sandbox serve`` on this home.
     """
     home = ensure_home(home or sandbox_home())
-    with connect_lock(home, timeout=timeout):
+    # another kernel may hold the lock while it stops a broken sandbox and starts one
+    with connect_lock(home, timeout=timeout + STOP_GRACE + 20):
         how: Literal["started", "restarted"] = "started"
         state = read_state(home)
         if state is not None:
