@@ -171,20 +171,18 @@ def get_json(url: str, path: str, key: str, timeout: float = 10.0) -> tuple[int,
 
 def cmdline(pid: int) -> list[str] | None:
     """The process's arguments, or None if it is gone (or a zombie)."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError:
-        raw = b""
-    if raw:
-        return [a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0")]
     if Path("/proc/self").exists():
-        return None  # a zombie has an empty cmdline
-    out = subprocess.run(  # no /proc (macOS): ask ps
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        # a zombie has an empty cmdline: it has exited and holds nothing
+        return [a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0")] if raw else None
+    out = subprocess.run(  # no /proc (macOS): ask ps; arguments split on spaces
         ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
     )
-    return out.stdout.split() or None
+    args = out.stdout.split()
+    return None if out.returncode or not args or "<defunct>" in out.stdout else args
 
 
 def is_shared_sandbox(pid: int, home: Path) -> bool:
