@@ -33,6 +33,10 @@ SANDBOX_DEFAULT_HOST = "127.0.0.1"
 SANDBOX_DEFAULT_PORT = 8765
 SANDBOX_DEFAULT_BUCKET = "alloy-user-files"
 SANDBOX_DEFAULT_REGION = "us-east-1"
+# The shared local sandbox that connect() finds or starts (one per OS user)
+ENV_SANDBOX_HOME = "ALLOY_NB_SANDBOX_HOME"
+ENV_SANDBOX_IDLE_TIMEOUT = "ALLOY_NB_SANDBOX_IDLE_TIMEOUT"
+SANDBOX_DEFAULT_IDLE_TIMEOUT = 30 * 60.0  # seconds without an API request
 
 # HTTP behaviour of the client
 DEFAULT_TIMEOUT_SECONDS = 60.0

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from alloy_nb.sandbox._shared import stop_shared_sandbox
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -18,6 +20,15 @@ def test_binder_instructions_alone_give_a_working_environment(tmp_path: Path) ->
     bin_dir = venv / "bin"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALLOY_", "VIRTUAL_ENV"))}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    home = tmp_path / "home"  # the notebooks' shared sandbox lives here, not in the user's
+    env["ALLOY_NB_SANDBOX_HOME"] = str(home)
+    try:
+        _build_and_run(tmp_path, venv, bin_dir, env)
+    finally:
+        stop_shared_sandbox(home)
+
+
+def _build_and_run(tmp_path: Path, venv: Path, bin_dir: Path, env: dict[str, str]) -> None:
     repo = tmp_path / "repo"  # a copy, so the build leaves nothing in the checkout
     shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(
         ".venv", ".git", "*.egg-info", "build", "__pycache__", ".*_cache", "sandbox-data",

