@@ -51,7 +51,8 @@ pytest: setup
 test: lint typecheck pytest
 
 unit: setup
-	$(NO_ALLOY) $(BIN)/pytest tests -q -p no:cacheprovider -m "$(FAST)" $(PYTEST_ARGS)
+	$(NO_ALLOY) $(BIN)/pytest tests -q -p no:cacheprovider -o addopts= -ra --strict-markers \
+	    -p no:nbval -p no:schemathesis -m "$(FAST)" $(PYTEST_ARGS)
 
 # Under a minute: lint, types and the fast unit tests.
 check: lint typecheck unit

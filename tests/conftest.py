@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -184,6 +185,56 @@ MODULE_MARKS = {
     "test_fuzz_api": ("slow",),
 }
 
+# Single tests that start a second sandbox or move thousands of files.
+SLOW_TESTS = {
+    "test_client.py::test_upload_many_with_bad_sources",
+    "test_client.py::test_connect_without_a_key_starts_a_local_sandbox",
+    "test_client.py::test_expired_url_is_requested_again_once",
+    "test_contract.py::test_expired_url_is_rejected",
+    "test_bridge.py::test_drive_survives_a_restart",
+}
+
+
+def _module_marks(module: str) -> dict[str, bool]:
+    """The marks a module's tests all carry (True) or none of them can carry (False)."""
+    fixed = dict.fromkeys(MODULE_MARKS.get(module, ()), True)
+    fixed["reliability"] = module in REPORT_SECTIONS
+    return fixed
+
+
+def _may_select(markexpr: str, fixed: dict[str, bool]) -> bool:
+    """Whether ``-m markexpr`` can match a test whose marks include ``fixed``."""
+    try:
+        from _pytest.mark.expression import Expression  # private; if it moves, collect all
+
+        expr = Expression.compile(markexpr)
+    except Exception:
+        return True
+    free: list[str] = []
+
+    def evaluate(assignment: dict[str, bool]) -> bool:
+        def matcher(name: str, /, **kwargs: str) -> bool:
+            if name not in fixed and name not in free:
+                free.append(name)
+            return fixed.get(name, assignment.get(name, False))
+
+        return expr.evaluate(matcher)
+
+    tried = 0
+    while tried < 2 ** len(free):  # names other marks may set: try every combination
+        if len(free) > 8 or evaluate({n: bool(tried >> i & 1) for i, n in enumerate(free)}):
+            return True
+        tried += 1
+    return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A module that ``-m`` deselects entirely is not even imported (`make check` speed)."""
+    expr = config.option.markexpr
+    if collection_path.suffix == ".py" and expr:
+        return not _may_select(expr, _module_marks(collection_path.stem)) or None
+    return None
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -193,6 +244,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(mark)
         if module in REPORT_SECTIONS:
             item.add_marker(pytest.mark.reliability)
+        if f"{item.path.name}::{getattr(item, 'originalname', item.name)}" in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(hookwrapper=True)

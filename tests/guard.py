@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -116,9 +117,9 @@ def _session_processes() -> list[psutil.Process]:
         if p.pid in found or p.pid == me.pid or p.info["create_time"] < _Session.started - 1:
             continue
         try:
-            if p.info["uids"] and p.info["uids"].real == uid:
-                if p.environ().get(SESSION_MARK) == _Session.mark:
-                    found[p.pid] = p
+            uids = p.info["uids"]
+            if uids and uids.real == uid and p.environ().get(SESSION_MARK) == _Session.mark:
+                found[p.pid] = p
         except (psutil.Error, OSError):
             continue
     alive = []
@@ -145,10 +146,8 @@ def find_leftovers() -> list[str]:
     _, alive = psutil.wait_procs(procs, timeout=GRACE_SECONDS) if procs else ([], [])
     leftovers = [_describe(p) for p in alive]
     for p in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             p.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(alive, timeout=GRACE_SECONDS)
     if _Session.tmp is not None:
         for path in sorted(_Session.tmp.glob(LEFTOVER_GLOB)):

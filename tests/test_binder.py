@@ -16,7 +16,8 @@ def test_binder_instructions_alone_give_a_working_environment(tmp_path: Path) ->
     venv = tmp_path / "binder-venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     bin_dir = venv / "bin"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALLOY_", "VIRTUAL_ENV"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ALLOY_", "VIRTUAL_ENV", "PYTHONPATH"))}  # fmt: skip
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     repo = tmp_path / "repo"  # a copy, so the build leaves nothing in the checkout
     shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(

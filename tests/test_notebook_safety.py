@@ -12,9 +12,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from .conftest import WORKSPACE_KEYS, Api
 
@@ -23,6 +21,9 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 def run_notebook(source: Path, workdir: Path, account: Api) -> None:
     """Execute a copy of the notebook in ``workdir`` as ``account``; raise on a failing cell."""
+    import nbformat  # here, not at collection: `make check` never loads Jupyter
+    from nbclient import NotebookClient
+
     workdir.mkdir()
     shutil.copy(source, workdir / source.name)
     nb = nbformat.read(workdir / source.name, as_version=4)
