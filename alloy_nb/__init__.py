@@ -33,7 +33,18 @@ from alloy_nb._exceptions import (
 from alloy_nb._md5 import MD5, md5_file, to_base64, to_hex
 from alloy_nb._models import UploadResult, UploadTicket
 
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    """The version is written once, in pyproject.toml; this reads what was installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alloy_nb")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 _WIDGETS = ("FileBrowser", "UploadPanel")
 

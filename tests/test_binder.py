@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.timeout(2700)  # a whole environment is installed; each step has its own bound
 def test_binder_instructions_alone_give_a_working_environment(tmp_path: Path) -> None:
     """As repo2docker does: requirements.txt, then postBuild from the repo root."""
     venv = tmp_path / "binder-venv"
