@@ -161,6 +161,8 @@ REPORT_SECTIONS = {
     "test_names": "Fuzzing (hypothesis)",
     "test_fuzz_api": "Fuzzing (schemathesis)",
     "test_md5": "Fuzzing (hypothesis)",
+    "test_no_foreign_account": "Other accounts and files",
+    "test_notebook_safety": "Other accounts and files",
 }
 SECTION_EXPECTATIONS = {
     "Isolation": "no access, nothing about the other user revealed, their file intact",
@@ -169,6 +171,7 @@ SECTION_EXPECTATIONS = {
     "Storage contract": "storage itself enforces it",
     "Fuzzing (hypothesis)": "the property holds for every generated input",
     "Fuzzing (schemathesis)": "no 5xx; status, content type and body as documented",
+    "Other accounts and files": "never reached, never deleted",
 }
 _observed: list[tuple[str, str, str, str]] = []
 

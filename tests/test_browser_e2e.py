@@ -184,6 +184,9 @@ def make_file(path: Path, size: int) -> None:
             f.write(block[: min(MiB, size - start)])
 
 
+# Each step below has its own bound (a 200 MB transfer is given 300 s); pytest's overall
+# limit must not be the shorter one, or a loaded machine fails a run that was progressing.
+@pytest.mark.timeout(900)
 def test_200_mb_through_the_upload_panel_in_a_real_browser(
     lab: Lab, tmp_path: Path, alice: Api
 ) -> None:
@@ -208,7 +211,10 @@ def test_200_mb_through_the_upload_panel_in_a_real_browser(
 
         def sample() -> None:
             while not stop.wait(0.05):
-                peak[0] = max(peak[0], kernel.memory_info().rss)
+                try:
+                    peak[0] = max(peak[0], kernel.memory_info().rss)
+                except psutil.Error:  # the kernel is gone: the test fails on its own
+                    return
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
