@@ -40,7 +40,18 @@ from alloy_nb.connectors._results import unwrap_result
 if _typing.TYPE_CHECKING:  # the panels load lazily (below); these names let type checkers see them
     from alloy_nb.widgets import FileBrowser, UploadPanel
 
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    """The version is written once, in pyproject.toml; this reads what was installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alloy_nb")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 _WIDGETS = ("FileBrowser", "UploadPanel")
 

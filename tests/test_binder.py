@@ -8,17 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from alloy_nb.sandbox._shared import stop_shared_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.timeout(2700)  # a whole environment is installed; each step has its own bound
 def test_binder_instructions_alone_give_a_working_environment(tmp_path: Path) -> None:
     """As repo2docker does: requirements.txt, then postBuild from the repo root."""
     venv = tmp_path / "binder-venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     bin_dir = venv / "bin"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALLOY_", "VIRTUAL_ENV"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ALLOY_", "VIRTUAL_ENV", "PYTHONPATH"))}  # fmt: skip
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     home = tmp_path / "home"  # the notebooks' shared sandbox lives here, not in the user's
     env["ALLOY_NB_SANDBOX_HOME"] = str(home)

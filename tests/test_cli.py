@@ -139,7 +139,8 @@ def test_sigterm_stops_api_and_storage_and_removes_sockets(tmp_path: Path) -> No
     assert not psutil.pid_exists(weed.pid) or weed.status() == psutil.STATUS_ZOMBIE
     leftovers = [
         p
-        for p in Path(tempfile.gettempdir()).glob("seaweedfs-*-grpc-*.sock")
+        for d in {Path(tempfile.gettempdir()), Path("/tmp")}  # weed ignores TMPDIR for these
+        for p in d.glob("seaweedfs-*-grpc-*.sock")
         if int(p.stem.rsplit("-", 1)[1]) - 10000 in ports
     ]
     assert leftovers == []

@@ -80,7 +80,7 @@ def _serve_processes(home: Path) -> list[psutil.Process]:
 
 
 def _weed_of(pid: int) -> psutil.Process:
-    [weed] = [c for c in psutil.Process(pid).children() if "weed" in c.name()]
+    [weed] = [c for c in psutil.Process(pid).children(recursive=True) if c.name() == "weed"]
     return weed
 
 
