@@ -84,7 +84,8 @@ test-latest: | $(UV)
 	$(NO_ALLOY) ALLOY_NB_RELIABILITY_REPORT=build/reliability-latest.md $(LATEST)/bin/pytest \
 	    -p no:cacheprovider $(PYTEST_ARGS)
 
-# JupyterLab on loopback with the notebooks; each notebook's connect() starts the sandbox.
+# JupyterLab on loopback with the notebooks; their connect() starts (or reuses) your one local
+# sandbox, which stops itself when idle (`python -m alloy_nb.sandbox status|stop`).
 demo: setup
 	@echo "Open the URL printed below (with its token); start with 01_quickstart.ipynb."
 	$(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
@@ -97,9 +98,13 @@ sandbox: setup
 
 # Re-run the notebooks against a fresh sandbox and save their outputs (widget state dropped,
 # so GitHub shows the text of each cell's result).
+NB_HOME := build/notebooks-sandbox
 notebooks: setup
-	cd notebooks && $(NO_ALLOY) ../$(BIN)/jupyter nbconvert --to notebook --execute \
-	    --inplace *.ipynb
+	rm -rf $(NB_HOME)
+	cd notebooks && $(NO_ALLOY) ALLOY_NB_SANDBOX_HOME=$(abspath $(NB_HOME)) \
+	    ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace *.ipynb; \
+	    status=$$?; ../$(BIN)/python -m alloy_nb.sandbox stop --home $(abspath $(NB_HOME)); \
+	    exit $$status
 	$(BIN)/python -c "import nbformat, glob; [nbformat.write((lambda nb: (nb.metadata.pop('widgets', None), nb)[1])(nbformat.read(p, 4)), p) for p in glob.glob('notebooks/*.ipynb')]"
 
 # Not part of `make test`: about 15 minutes of 1 GB transfers, 100,000 seeded files and a
