@@ -196,7 +196,8 @@ class _Lines:
 
 
 class Rig:
-    """The sandbox (API + weed) and the delay proxy in front of both; stop() removes all."""
+    """The sandbox (API + weed) and the delay proxy in front of both, with ``root`` as their
+    directory (the server process removes it when it exits); stop() ends them all."""
 
     def __init__(self, *, delay_ms: float, setup_rtts: int = 1) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="alloy-bench-latency-"))

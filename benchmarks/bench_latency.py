@@ -30,7 +30,6 @@ import platform
 import secrets
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -198,23 +197,25 @@ def main() -> int:
         return limit(workers, files, rtts, args.setup_rtts, rtt)
 
     rows: list[tuple[str, str, str, str, str]] = []
-    with tempfile.TemporaryDirectory(prefix="alloy-bench-latency-files-") as tmp:
-        root = Path(tmp)
-        os.environ["ALLOY_NB_CACHE_DIR"] = str(root / "cache")
-        rig = Rig(delay_ms=args.delay_ms, setup_rtts=args.setup_rtts)
-        try:
-            ser, plain = serial_pair(rig, root, ns)
-            default_paths = batch(root, "many", n)
-            many = {d: alloy_run(rig, default_paths, 0, "new")}
-            plain_t = plain_run(rig, batch(root, "plaint", n), d, "new")
-            for w in others:
-                many[w] = alloy_run(rig, batch(root, f"many{w}", n), w, "new")
-            again = alloy_run(rig, default_paths, 0, "existing")
-            rig.set_delay(0)
-            ref = alloy_run(rig, batch(root, "ref", n), 0, "new")
-            ref_plain = plain_run(rig, batch(root, "refplain", n), d, "new")
-        finally:
-            rig.stop()
+    # The files live in the rig's directory, which its server process removes when it exits,
+    # even if this process is killed.
+    rig = Rig(delay_ms=args.delay_ms, setup_rtts=args.setup_rtts)
+    root = rig.root / "client"
+    root.mkdir()
+    os.environ["ALLOY_NB_CACHE_DIR"] = str(root / "cache")
+    try:
+        ser, plain = serial_pair(rig, root, ns)
+        default_paths = batch(root, "many", n)
+        many = {d: alloy_run(rig, default_paths, 0, "new")}
+        plain_t = plain_run(rig, batch(root, "plaint", n), d, "new")
+        for w in others:
+            many[w] = alloy_run(rig, batch(root, f"many{w}", n), w, "new")
+        again = alloy_run(rig, default_paths, 0, "existing")
+        rig.set_delay(0)
+        ref = alloy_run(rig, batch(root, "ref", n), 0, "new")
+        ref_plain = plain_run(rig, batch(root, "refplain", n), d, "new")
+    finally:
+        rig.stop()
     signal.alarm(0)
     print(f"# load average at end: {os.getloadavg()[0]:.1f}")
 
@@ -254,4 +255,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("interrupted; every process and file it started is gone")
