@@ -1,23 +1,17 @@
 """A sandbox behind a delay proxy, in processes of their own, for bench_latency.py.
 
-    python benchmarks/_delay_rig.py proxy --route FD=HOST:PORT ... --delay-ms 20
     python benchmarks/_delay_rig.py serve --data-dir DIR --public-s3 URL
 
-The proxy relays TCP on listening sockets it inherits (so their ports are known before the
-sandbox starts and can go into presigned URLs), holding every chunk ``delay`` in each
-direction without serialising connections or chunks: 20 ms each way is a 40 ms round trip.
-A new connection also waits ``setup_rtts`` round trips before its first byte goes upstream,
-as a TCP handshake would. The presigned URLs name the proxy, so the Host header they sign is
-the one the client sends. Stdin commands: ``delay MS`` and ``stats`` (answers connections
-accepted per route). Both children exit on stdin EOF (the benchmark died), SIGINT or SIGTERM.
-
-Neither runs in the benchmark's process, so its process CPU time is the client's alone.
+:class:`Rig` starts two children: this module's ``serve`` (weed mini and the sandbox API,
+whose presigned URLs name the proxy, so the Host header they sign is the one the client
+sends) and ``_delay_proxy.py`` in front of both the API and storage. Neither runs in the
+benchmark's process, so its process CPU time is the client's alone. Both children exit on
+stdin EOF (the benchmark ended or died), SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import os
@@ -30,118 +24,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
-CHUNK = 64 * 1024
-QUEUED_CHUNKS = 64  # per direction: a slow reader pushes back instead of growing memory
-
-
-class Proxy:
-    def __init__(self, delay: float, setup_rtts: int) -> None:
-        self.delay = delay
-        self.setup_rtts = setup_rtts
-        self.accepted: dict[str, int] = {}
-
-    async def _relay(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, not_before: float
-    ) -> None:
-        """Copy until EOF, each chunk held ``delay``; a dead writer drops the rest, so the
-        reading side is never blocked forever on a full queue."""
-        loop = asyncio.get_running_loop()
-        held: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(QUEUED_CHUNKS)
-
-        async def deliver() -> None:
-            broken = False
-            while True:
-                due, data = await held.get()
-                if (wait := due - loop.time()) > 0:
-                    await asyncio.sleep(wait)
-                if broken:
-                    if not data:
-                        return
-                    continue
-                try:
-                    if not data:
-                        if writer.can_write_eof():
-                            writer.write_eof()
-                        return
-                    writer.write(data)
-                    await writer.drain()
-                except (ConnectionError, RuntimeError):
-                    broken = True
-
-        sender = asyncio.create_task(deliver())
-        try:
-            while True:
-                try:
-                    data = await reader.read(CHUNK)
-                except ConnectionError:
-                    data = b""
-                await held.put((max(loop.time(), not_before) + self.delay, data))
-                if not data:
-                    break
-            await sender
-        finally:
-            sender.cancel()
-
-    def handler(
-        self, name: str, host: str, port: int
-    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-        async def handle(c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
-            self.accepted[name] = self.accepted.get(name, 0) + 1
-            handshake_done = asyncio.get_running_loop().time() + self.setup_rtts * 2 * self.delay
-            try:
-                u_reader, u_writer = await asyncio.open_connection(host, port)
-            except OSError:
-                c_writer.close()
-                return
-            for w in (c_writer, u_writer):
-                sock = w.get_extra_info("socket")
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                await asyncio.gather(
-                    self._relay(c_reader, u_writer, handshake_done),
-                    self._relay(u_reader, c_writer, 0.0),
-                )
-            except asyncio.CancelledError:
-                pass  # only at shutdown; re-raised, 3.11's stream callback would log it
-            finally:
-                for w in (c_writer, u_writer):
-                    w.close()
-
-        return handle
-
-
-async def _proxy_main(routes: list[tuple[int, str, int]], proxy: Proxy) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
-    def command(line: str) -> None:
-        words = line.split()
-        if words[:1] == ["delay"]:
-            proxy.delay = float(words[1]) / 1000
-            print("ok", flush=True)
-        elif words[:1] == ["stats"]:
-            print("stats", *(f"{k}={v}" for k, v in sorted(proxy.accepted.items())), flush=True)
-
-    def read_stdin() -> None:
-        for line in sys.stdin:
-            loop.call_soon_threadsafe(command, line)
-        loop.call_soon_threadsafe(stop.set)
-
-    servers = []
-    for fd, host, port in routes:
-        sock = socket.socket(fileno=fd)
-        servers.append(await asyncio.start_server(proxy.handler(f"{port}", host, port), sock=sock))
-    threading.Thread(target=read_stdin, daemon=True).start()
-    print("ready", flush=True)
-    await stop.wait()
-    for server in servers:
-        server.close()
+HERE = Path(__file__).resolve().parent
 
 
 def _serve(data_dir: Path, public_s3: str) -> None:
@@ -212,14 +98,14 @@ class Rig:
                 s.bind(("127.0.0.1", 0))
                 s.listen(512)
             api_port, s3_port = (s.getsockname()[1] for s in listeners)
-            server = self._spawn(env, "serve", "--data-dir", str(self.root),
+            server = self._spawn(env, __file__, "serve", "--data-dir", str(self.root),
                                  "--public-s3", f"http://127.0.0.1:{s3_port}")  # fmt: skip
             _, api, s3, self.user_id = _Lines(server.stdout).next(120).split()  # type: ignore[arg-type]
             self.base_url = f"http://127.0.0.1:{api_port}"
             self.ports = {"api": api_port, "s3": s3_port}
             targets = (api.split("//")[1], s3.split("//")[1])
             routes = [f"{s.fileno()}={t}" for s, t in zip(listeners, targets, strict=True)]
-            proxy = self._spawn(env, "proxy", "--delay-ms", str(delay_ms),
+            proxy = self._spawn(env, str(HERE / "_delay_proxy.py"), "--delay-ms", str(delay_ms),
                                 "--setup-rtts", str(setup_rtts),
                                 *(a for r in routes for a in ("--route", r)),
                                 fds=tuple(s.fileno() for s in listeners))  # fmt: skip
@@ -236,7 +122,7 @@ class Rig:
     def _spawn(
         self, env: dict[str, str], *args: str, fds: tuple[int, ...] = ()
     ) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, __file__, *args], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, *args], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True, env=env,
                                 pass_fds=fds)  # fmt: skip
         self._procs.append(proc)
@@ -275,24 +161,11 @@ class Rig:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("proxy")
-    p.add_argument("--route", action="append", required=True, help="FD=HOST:PORT")
-    p.add_argument("--delay-ms", type=float, default=20.0)
-    p.add_argument("--setup-rtts", type=int, default=1)
-    s = sub.add_parser("serve")
-    s.add_argument("--data-dir", type=Path, required=True)
-    s.add_argument("--public-s3", required=True)
+    ap.add_argument("cmd", choices=["serve"])
+    ap.add_argument("--data-dir", type=Path, required=True)
+    ap.add_argument("--public-s3", required=True)
     args = ap.parse_args()
-    if args.cmd == "serve":
-        _serve(args.data_dir, args.public_s3)
-        return 0
-    routes = []
-    for r in args.route:
-        fd, _, target = r.partition("=")
-        host, _, port = target.rpartition(":")
-        routes.append((int(fd), host, int(port)))
-    asyncio.run(_proxy_main(routes, Proxy(args.delay_ms / 1000, args.setup_rtts)))
+    _serve(args.data_dir, args.public_s3)
     return 0
 
 
