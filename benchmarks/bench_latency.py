@@ -4,10 +4,11 @@
 
 The sandbox (API + weed mini) and a delay proxy in front of both run in processes of their
 own (benchmarks/_delay_rig.py): presigned URLs name the proxy, so every API call and every
-PUT crosses the delay, and this process's CPU time is the client's alone.
+PUT crosses the delay, and this process's CPU time is the client's alone. Ours and the plain
+httpx contender run in alternating blocks (10 files one at a time, half the batch with
+threads), so both meet the same load from whatever else runs on the machine.
 
-L1  one at a time: Client.upload loop vs a plain httpx loop of the documented flow, in
-    alternating blocks of 10 files (both meet the same load from the rest of the machine)
+L1  one at a time: Client.upload loop vs a plain httpx loop of the documented flow
 L2  upload_many at its default worker count and at others, each beside plain httpx in as
     many threads (its pool sized to 2 connections per thread)
 L3  the default batch again (all existing)
@@ -156,18 +157,30 @@ def plain_run(rig: Rig, paths: list[Path], workers: int, expect: str) -> Sample:
         return measure(rig, paths, plain_uploader(http, rig, workers), expect)
 
 
-def serial_pair(rig: Rig, root: Path, n: int, tag: str, block: int = 10) -> tuple[Sample, Sample]:
-    """Client.upload and the plain loop one at a time, in alternating blocks of files, so
-    that both meet the same load from whatever else runs on the machine."""
-    zero = Sample(0, 0.0, 0.0, 0)
-    ours, theirs = zero, zero
-    with alloy_nb.Client(rig.api_key, base_url=rig.base_url) as client, plain_http(1) as http:
-        a, b = alloy_uploader(client, None), plain_uploader(http, rig, 1)
-        for i in range(0, n, block):
-            k = min(block, n - i)
-            ours = add(ours, measure(rig, batch(root, f"{tag}-a{i}", k), a, "new"))
-            theirs = add(theirs, measure(rig, batch(root, f"{tag}-b{i}", k), b, "new"))
-    return ours, theirs
+def pair(
+    rig: Rig, root: Path, tag: str, n: int, workers: int | None, block: int
+) -> tuple[Sample, Sample, list[Path]]:
+    """Ours and plain httpx on ``n`` fresh files each, in alternating blocks (A B B A A B ...)
+    so that both meet the same load from whatever else runs on the machine.
+
+    ``workers=None``: Client.upload one at a time vs the plain loop; else upload_many (0: its
+    default) vs plain httpx in as many threads. Returns our files too.
+    """
+    threads = 1 if workers is None else workers or DEFAULT_MAX_WORKERS
+    ours = theirs = Sample(0, 0.0, 0.0, 0)
+    mine: list[Path] = []
+    with alloy_nb.Client(rig.api_key, base_url=rig.base_url) as client, plain_http(threads) as h:
+        a, b = alloy_uploader(client, workers), plain_uploader(h, rig, threads)
+        for i, start in enumerate(range(0, n, block)):
+            k = min(block, n - start)
+            pa, pb = batch(root, f"{tag}-a{i}", k), batch(root, f"{tag}-b{i}", k)
+            for who in "ab" if i % 2 == 0 else "ba":
+                if who == "a":
+                    ours = add(ours, measure(rig, pa, a, "new"))
+                else:
+                    theirs = add(theirs, measure(rig, pb, b, "new"))
+            mine += pa
+    return ours, theirs, mine
 
 
 def _out_of_time(*_: object) -> None:
@@ -206,19 +219,18 @@ def main() -> int:
     root.mkdir()
     os.environ["ALLOY_NB_CACHE_DIR"] = str(root / "cache")
     try:
-        ser, plain = serial_pair(rig, root, ns, "serial")
+        ser, plain, _ = pair(rig, root, "serial", ns, None, 10)
         many: dict[int, tuple[Sample, Sample]] = {}
-        paths: dict[int, list[Path]] = {}
-        for w in sorted({d, *others}):  # upload_many (default: called without max_workers)
-            paths[w] = batch(root, f"many{w}", n)
-            ours = alloy_run(rig, paths[w], 0 if w == d else w, "new")
-            many[w] = ours, plain_run(rig, batch(root, f"plain{w}", n), w, "new")
-        again = alloy_run(rig, paths[d], 0, "existing")
-        plain_again = plain_run(rig, paths[d], d, "existing")
+        stored: list[Path] = []
+        for w in sorted({d, *others}):  # the default: upload_many called without max_workers
+            ours, theirs, mine = pair(rig, root, f"many{w}", n, 0 if w == d else w, -(-n // 2))
+            many[w] = ours, theirs
+            stored = mine if w == d else stored
+        again = alloy_run(rig, stored, 0, "existing")
+        plain_again = plain_run(rig, stored, d, "existing")
         rig.set_delay(0)
-        ref_ser, ref_plain_ser = serial_pair(rig, root, max(10, ns // 2), "ref")
-        ref = alloy_run(rig, batch(root, "refmany", n), 0, "new")
-        ref_plain = plain_run(rig, batch(root, "refplain", n), d, "new")
+        ref_ser, ref_plain_ser, _ = pair(rig, root, "ref", max(10, ns // 2), None, 10)
+        ref, ref_plain, _ = pair(rig, root, "refmany", n, 0, -(-n // 2))
     finally:
         rig.stop()
     signal.alarm(0)
