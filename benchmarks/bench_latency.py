@@ -265,10 +265,10 @@ def main() -> int:
         rows.append(("L2", f"{n} x 10 KB, {at}: upload_many, {label}, vs plain httpx in "
                      f"{w} threads", vs(ours, theirs, top), share(ours, theirs, top),
                      ">= 0.8x" if w == d else ""))  # fmt: skip
-    top = lim(wide, n)
+    top, theirs = lim(wide, n), many[wide][1]
     rows.append(("L2", f"the same, upload_many with {wide} workers given an httpx.Client that "
                  f"keeps {2 * wide} connections alive (vs plain httpx above)",
-                 vs(pooled, many[wide][1], top), share(pooled, many[wide][1], top), ""))  # fmt: skip
+                 vs(pooled, theirs, top), share(pooled, theirs, top), ""))  # fmt: skip
     top = lim(d, n, rtts=1)
     rows.append(("L3", f"the {d}-worker batch again (all existing), {at}: upload_many vs "
                  "plain httpx", vs(again, plain_again, top), share(again, plain_again, top),
