@@ -200,7 +200,7 @@ def main() -> int:
     ap.add_argument("--serial-files", type=int, default=100, help="per one-at-a-time loop")
     ap.add_argument("--delay-ms", type=float, default=20.0, help="each way (RTT = 2x)")
     ap.add_argument("--setup-rtts", type=int, default=1)
-    ap.add_argument("--workers", default="4,16,32,64", help="besides the default")
+    ap.add_argument("--workers", default="4,8,16,32,64", help="besides the default")
     ap.add_argument("--timeout", type=int, default=900, help="seconds for the whole run")
     args = ap.parse_args()
     for name in ("ALLOY_API_KEY", "ALLOY_BASE_URL", "ALLOY_USER_ID", "ALLOY_NB_HASH_CACHE"):
