@@ -64,12 +64,11 @@ def merged(old: list[str], new: list[str]) -> list[str]:
     return ordered([r for r in old if row_id(r) not in fresh] + new)
 
 
-def environment(outputs: list[str]) -> str | None:
-    for text in outputs:
-        for line in text.splitlines():
-            if line.startswith("# environment"):
-                return line.lstrip("# ")
-    return None
+def environment(outputs: list[str], kept: str | None = None) -> str:
+    """The most detailed ``# environment`` line printed (some also name the storage)."""
+    lines = [line.lstrip("# ") for text in outputs for line in text.splitlines()
+             if line.startswith("# environment")]  # fmt: skip
+    return max([*lines, kept or ""], key=len) or "environment: unknown"
 
 
 def table(env: str, rows: list[str]) -> str:
@@ -104,14 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         old = results.read_text().splitlines() if results.exists() else []
         kept = next((line for line in old if line.startswith("environment")), None)
-        env = environment(outputs) or kept or "environment: unknown"
+        env = environment(outputs, kept)
         rows = merged([line for line in old if ROW.match(line)], rows)
     else:
         panel = run([py, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
                      "tests/test_browser_e2e.py"])  # fmt: skip
         p6 = panel_row(panel, rows)
         rows += [p6] if p6 else []
-        env = environment(outputs) or "environment: unknown"
+        env = environment(outputs)
     text = table(env, rows)
     print("\n" + text)
     results.write_text(text + "\n")
