@@ -9,12 +9,10 @@ httpx contender run in alternating blocks (20 files one at a time, half the batc
 threads), each on a fresh client, so both meet the same load from the rest of the machine.
 
 L1  one at a time: Client.upload loop vs a plain httpx loop of the documented flow
-L2  upload_many at its default worker count and at others, each beside plain httpx in as
-    many threads (its pool sized to 2 connections per thread)
+L2  upload_many at its default and other worker counts vs plain httpx in as many threads
 L3  the default batch again (all existing)
 L4  client CPU per file (process time): Client.upload vs the plain loop, serial and threaded
-L5  references with no delay added: time per file one at a time, and the rate the sandbox on
-    this machine allows (a ceiling no worker count passes, whatever the latency limit)
+L5  no delay added: time per file, and the rate this machine's sandbox allows (a ceiling)
 
 Latency limit = workers / (round trips per file x RTT): a new file costs 2 round trips (the
 upload request, the PUT), an existing one 1; a fresh client also opens one connection per
@@ -152,12 +150,10 @@ def alloy_run(
 ) -> Sample:
     """One run on a fresh Client (no connections yet); ``pool``: give it an httpx.Client
     that keeps that many connections alive, instead of its own."""
-    http = plain_http(pool // 2) if pool else None
-    with alloy_nb.Client(rig.api_key, base_url=rig.base_url, http_client=http) as client:
-        sample = measure(rig, paths, alloy_uploader(client, workers), expect)
-    if http is not None:
-        http.close()
-    return sample
+    with plain_http(max(1, pool // 2)) as http:
+        given = http if pool else None
+        with alloy_nb.Client(rig.api_key, base_url=rig.base_url, http_client=given) as client:
+            return measure(rig, paths, alloy_uploader(client, workers), expect)
 
 
 def plain_run(rig: Rig, paths: list[Path], workers: int, expect: str) -> Sample:
