@@ -45,7 +45,11 @@ DEFAULT_MAX_RETRIES = 3
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
-DEFAULT_MAX_WORKERS = 8
+# upload_many/delete_files threads. 16: double 8's latency-bound rate (workers / (2 round
+# trips x RTT)) for a few ms of client CPU per file, and 2 connections per worker still
+# fit the Client's 32 keep-alive connections; 32+ churned connections and cost more CPU
+# per file in benchmarks/bench_latency.py.
+DEFAULT_MAX_WORKERS = 16
 LIST_PAGE_SIZE = 1000
 DEFAULT_DEADLINE_SECONDS = 300.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024**2
