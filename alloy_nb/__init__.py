@@ -33,7 +33,8 @@ from alloy_nb._exceptions import (
     RateLimitError,
     ServerError,
 )
-from alloy_nb._md5 import MD5, md5_file, to_base64, to_hex
+from alloy_nb._hashcache import md5_file
+from alloy_nb._md5 import MD5, to_base64, to_hex
 from alloy_nb._models import UploadResult, UploadTicket
 from alloy_nb.connectors._results import unwrap_result
 

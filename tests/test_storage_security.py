@@ -35,6 +35,7 @@ from botocore.config import Config
 
 import alloy_nb.sandbox
 from alloy_nb.sandbox import Sandbox, _owners, _weed
+from alloy_nb.sandbox._owner import DataDirInUse
 from alloy_nb.sandbox._ports import GRPC_OFFSET, candidate_ports, ephemeral_range, free_port_pairs
 from alloy_nb.sandbox._weed import StorageStartError, WeedServer, find_weed
 
@@ -698,12 +699,16 @@ def test_a_killed_launcher_takes_weed_along_and_the_next_start_removes_the_rest(
 def test_a_live_owners_storage_is_never_stopped_or_swept(
     owners: Callable[..., Owner], tmp_path: Path
 ) -> None:
-    """Starting on a data directory a live sandbox uses is refused with a clear error, and
-    the sweep of dead owners' temporary directories leaves a live one alone."""
+    """Starting on a data directory a live sandbox uses is refused with a clear error (by
+    the directory's owner lock, and by storage's own record underneath it), and the sweep of
+    dead owners' temporary directories leaves a live one alone."""
     persistent = owners(tmp_path / "data")
     temporary = owners()
-    with pytest.raises(StorageStartError, match="in use by another sandbox"):
+    with pytest.raises(DataDirInUse, match=f"in use by the sandbox pid {persistent.proc.pid} "):
         alloy_nb.sandbox.start(data_dir=tmp_path / "data", api_keys=["second"])
+    second_weed = WeedServer(tmp_path / "data" / "s3", bucket="b", region="us-east-1")
+    with pytest.raises(StorageStartError, match="in use by another sandbox"):
+        second_weed.start()
     assert temporary.data_dir not in _owners.sweep_temp_dirs()
     assert temporary.data_dir.exists()
     for o in (persistent, temporary):
