@@ -192,6 +192,14 @@ MODULE_MARKS = {
     "test_cli": ("slow",),
     "test_lifecycle": ("slow",),
     "test_fuzz_api": ("slow",),
+    "test_file_browser_e2e": ("browser",),
+    "test_storage_security": ("slow",),
+    "test_shared_sandbox": ("slow",),
+    "test_hardening": ("slow",),
+    "test_overload": ("slow",),
+    "test_hashcache": ("slow",),
+    "test_docs": ("slow",),
+    "test_architecture": ("slow",),
 }
 
 # Single tests that start a second sandbox or move thousands of files.
