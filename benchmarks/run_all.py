@@ -1,8 +1,7 @@
 """`make bench`: run every benchmark, print one table, keep it in benchmarks/results.md.
 
 Each script measures its rows side by side in one run (ratios, not absolute times, are what
-the targets are about). P6 comes from the real-browser test (JupyterLab + Chromium), run
-with its timing printed.
+the targets are about). P6 comes from bench_panel.py (UploadPanel in JupyterLab + Chromium).
 """
 
 from __future__ import annotations
@@ -29,16 +28,10 @@ def main() -> int:
     py = sys.executable
     client = run([py, str(HERE / "bench_client.py")])
     sandbox = run([py, str(HERE / "bench_sandbox.py")])
-    panel = run([py, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-                 "tests/test_browser_e2e.py"])  # fmt: skip
-    rows = [line for line in (client + sandbox).splitlines() if re.match(r"\| P\d ", line)]
-    m = re.search(r"200 MB via UploadPanel: ([\d.]+) s \((\d+) MB/s\), kernel RSS growth "
-                  r"([\d.]+) MiB", panel)  # fmt: skip
-    upload = re.search(r"\| (\d+) vs \d+ MB/s \|", next(r for r in rows if "upload_file" in r))
-    if m and upload:
-        rows.append(f"| P6 | 200 MB through UploadPanel in headless Chromium vs Client.upload "
-                    f"(1 GB, above) | {m.group(2)} vs {upload.group(1)} MB/s; kernel RSS "
-                    f"+{m.group(3)} MiB | | succeeds; RSS <= 64 MiB |")  # fmt: skip
+    panel = run([py, str(HERE / "bench_panel.py")])
+    rows = [
+        line for line in (client + sandbox + panel).splitlines() if re.match(r"\| P\d ", line)
+    ]
     env = next(line for line in client.splitlines() if line.startswith("# environment"))
     table = "\n".join([
         "# Benchmarks", "", env.lstrip("# "), "",
