@@ -16,6 +16,7 @@ import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -43,6 +44,19 @@ def stored(client: Client, name: str, data: bytes) -> bool:
     return client.request_upload("probe-" + name, "application/octet-stream", md5).type == (
         "existing"
     )
+
+
+def spy_uploads(client: Client) -> list[dict[str, Any]]:
+    """Record the keyword arguments of every ``client.upload`` call (the relay's fallback)."""
+    calls: list[dict[str, Any]] = []
+    real = client.upload
+
+    def upload(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    client.upload = upload  # type: ignore[method-assign]
+    return calls
 
 
 def types(browser: FakeBrowser, file_id: str) -> list[str]:
@@ -94,6 +108,7 @@ def test_same_bytes_under_another_name_move_no_byte(client: Client) -> None:
 
 @pytest.mark.parametrize("order", ["forward", "reverse"])
 def test_relay_windowed_chunks_land_at_their_offsets(client: Client, order: str) -> None:
+    uploads = spy_uploads(client)
     panel = UploadPanel(client, transfer="relay")
     browser = FakeBrowser(panel)
     data = secrets.token_bytes(9 * RELAY_CHUNK + 777)
@@ -102,6 +117,7 @@ def test_relay_windowed_chunks_land_at_their_offsets(client: Client, order: str)
     assert (row["stage"], row["note"], row["error"]) == ("done", RELAYED, "")
     assert types(browser, file_id) == ["relay", "finished"]
     assert (browser.puts, browser.chunk_bytes) == (0, len(data))
+    assert uploads == [], "streamed to storage as it arrived, not PUT again afterwards"
     assert stored(client, "relayed.bin", data)
     panel.close()
 
@@ -351,3 +367,29 @@ def test_killed_kernel_mid_relay_leaves_nothing_in_tmp(tmp_path: Path) -> None:
     proc.kill()
     proc.wait(10)
     assert list(tmp.iterdir()) == []
+
+
+def test_relay_put_refused_goes_through_the_client_once_all_bytes_are_in(
+    short_url_sandbox: Sandbox,
+) -> None:
+    """The relay's streamed PUT meets an expired URL: the spool is PUT again by
+    Client.upload (which asks for a fresh URL), and the row still ends "done"."""
+    client = Client("short-url-key", base_url=short_url_sandbox.base_url)
+    uploads = spy_uploads(client)
+    panel = UploadPanel(client)
+    browser = FakeBrowser(panel)
+    data = secrets.token_bytes(3 * RELAY_CHUNK + 5)
+    file_id = browser.add("late-relay.bin", len(data))
+    browser.message({"type": "hashed", "id": file_id, "md5": hashlib.md5(data).hexdigest()})
+    put = browser.next(file_id)
+    time.sleep(max(0.0, url_expiry(put["url"]) + 1.5 - time.time()))  # let it expire
+    browser.message({"type": "put-result", "id": file_id, "status": 0})
+    relay = browser.next(file_id)
+    browser.relay(file_id, data, relay["chunk"], relay["window"], "forward")
+    assert browser.next(file_id)["type"] == "finished"
+    [row] = wait_rows(panel, 1)
+    assert (row["stage"], row["note"], row["error"]) == ("done", FALLBACK, "")
+    assert [u["filename"] for u in uploads] == ["late-relay.bin"]
+    assert stored(client, "late-relay.bin", data)
+    panel.close()
+    client.close()

@@ -2,9 +2,13 @@
 
 The spool is an already-unlinked temporary file (``O_TMPFILE`` on Linux), so a kernel that
 is killed mid-transfer leaves nothing on disk. Chunks are written at their offsets as they
-arrive (a few are in flight at once, so they may come out of order); :class:`SpoolReader`
-hands them to ``Client.upload`` as a file that waits for bytes not yet arrived, hashing its
-first pass so bytes that differ from the browser's MD5 are refused before anything is stored.
+arrive (a few are in flight at once, so they may come out of order).
+
+:func:`put_as_it_arrives` PUTs the bytes to storage while they arrive, under the URL signed
+for the browser's MD5, so storage itself checks them (BadDigest if the file changed on the
+way) and the kernel hashes nothing. If that PUT fails for any other reason, the complete
+spool goes through ``Client.upload`` (retries, URL renewal) as a :class:`SpoolReader`, which
+hashes its first pass and refuses bytes that differ from the browser's MD5.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
+
+import httpx
 
 from alloy_nb._exceptions import IntegrityError
 
@@ -83,8 +90,9 @@ class Spool:
             self._closed = True
             self._file.close()
 
-    def wait_for(self, end: int) -> None:
-        """Block until bytes ``[0, end)`` have arrived (or the relay failed or stalled)."""
+    def wait_for(self, end: int) -> int:
+        """Block until bytes ``[0, end)`` have arrived (or the relay failed or stalled);
+        returns how many leading bytes have arrived."""
         with self._cond:
             while self.contiguous < end:
                 if self._error is not None:
@@ -94,6 +102,7 @@ class Spool:
                     self._error = f"the browser sent nothing for {int(idle)} s; drop the file again"
                     raise RelayError(self._error)
                 self._cond.wait(min(1.0, self.stall_seconds - idle))
+            return self.contiguous
 
     # All file I/O holds _io_lock and checks _closed, so a chunk arriving as the panel
     # closes can never write through a closed (or reused) descriptor.
@@ -170,3 +179,28 @@ class SpoolReader(io.RawIOBase):
     def _check_digest(self) -> None:
         if self._hashed == self._spool.size and self._md5.hexdigest() != self._spool.md5_hex:
             raise IntegrityError(CHANGED)
+
+
+def _arriving(spool: Spool) -> Iterator[bytes]:
+    """The spool's bytes in order, each piece yielded as soon as it has arrived."""
+    buffer = bytearray(RELAY_CHUNK)
+    view, position = memoryview(buffer), 0
+    while position < spool.size:
+        arrived = spool.wait_for(position + 1)
+        n = spool.pread_into(view[: min(len(buffer), arrived - position)], position)
+        position += n
+        yield bytes(view[:n])
+
+
+def put_as_it_arrives(
+    http: httpx.Client, url: str, md5_base64: str, mime: str, spool: Spool
+) -> httpx.Response:
+    """One PUT of the spool to a presigned URL, streamed while the chunks still arrive.
+
+    Raises :class:`RelayError` if the relay fails (the request is then abandoned, and storage
+    keeps nothing of it); connection errors from httpx propagate.
+    """
+    headers = {"Content-Type": mime, "Content-MD5": md5_base64, "Content-Length": str(spool.size)}
+    response = http.put(url, content=_arriving(spool), headers=headers)
+    response.read()
+    return response

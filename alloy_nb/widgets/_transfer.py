@@ -18,13 +18,22 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
+import httpx
+
 from alloy_nb._client import Client
 from alloy_nb._constants import MAX_SINGLE_PUT_BYTES
 from alloy_nb._md5 import MD5, parse_md5
 from alloy_nb._mime import guess_mime_type
 from alloy_nb._models import UploadResult, UploadTicket
 from alloy_nb.widgets._common import human_size, plain_error
-from alloy_nb.widgets._relay import CHANGED, RELAY_CHUNK, RELAY_WINDOW, RelayError, Spool
+from alloy_nb.widgets._relay import (
+    CHANGED,
+    RELAY_CHUNK,
+    RELAY_WINDOW,
+    RelayError,
+    Spool,
+    put_as_it_arrives,
+)
 from alloy_nb.widgets._rows import Row, Rows
 
 TRANSFERS = ("auto", "direct", "relay")
@@ -49,6 +58,7 @@ class BrowserFile:
     started: float
     md5: MD5 | None = None
     renewed: bool = False
+    ticket: UploadTicket | None = None
     spool: Spool | None = None
     finished: bool = False
 
@@ -78,10 +88,12 @@ class Transfers:
         finish: Finish,
         *,
         transfer: str,
+        http: httpx.Client,
     ) -> None:
         if transfer not in TRANSFERS:
             raise ValueError(f"transfer={transfer!r}: use one of {', '.join(TRANSFERS)}")
         self.client, self.rows, self.send, self.pool = client, rows, send, pool
+        self.http = http  # for the relay's PUT to a presigned URL (no API key involved)
         self.finish, self.transfer = finish, transfer
         self._files: dict[str, BrowserFile] = {}
         self._lock = threading.Lock()
@@ -157,7 +169,7 @@ class Transfers:
 
     def _check(self, f: BrowserFile) -> None:
         assert f.md5 is not None
-        ticket = self.client.request_upload(f.name, f.mime, f.md5.hex)
+        ticket = f.ticket = self.client.request_upload(f.name, f.mime, f.md5.hex)
         if ticket.type == "existing":
             self._done(f, ticket, "existing")
         elif self.transfer == "relay":
@@ -166,6 +178,7 @@ class Transfers:
             self._send_put(f, ticket)
 
     def _send_put(self, f: BrowserFile, ticket: UploadTicket) -> None:
+        f.ticket = ticket
         self.rows.set(f.row, stage="uploading", done=0, note=DIRECT)
         self.send({"type": "put", "id": f.id, "url": ticket.presigned_url,
                    "md5": ticket.md5_base64, "mime": f.mime})  # fmt: skip
@@ -193,14 +206,28 @@ class Transfers:
 
     def _relay(self, f: BrowserFile, note: str) -> None:
         assert f.md5 is not None
+        assert f.ticket is not None
         spool = f.spool = Spool(f.size, f.md5.hex)
         self.rows.set(f.row, stage="sending", done=0, note=note)
         self.send({"type": "relay", "id": f.id, "chunk": RELAY_CHUNK, "window": RELAY_WINDOW})
         try:
-            self.client.upload(
-                cast(BinaryIO, spool.reader()), filename=f.name, mime_type=f.mime, progress=False,
-                on_progress=lambda done, _total: self.rows.progress(f.row, done, "uploading"),
-            )  # fmt: skip
+            try:  # storage checks the bytes against the browser's MD5 as they stream past
+                response = put_as_it_arrives(
+                    self.http, f.ticket.presigned_url, f.ticket.md5_base64, f.mime, spool
+                )
+                failed = "" if response.is_success else response.text
+            except httpx.HTTPError as e:
+                failed = str(e)
+            if "BadDigest" in failed:
+                raise RelayError(CHANGED)
+            if failed:  # e.g. a reset, or an expired URL: once all bytes are here, the client
+                spool.wait_for(spool.size)  # PUTs them again (retries, renewal)
+                self.rows.set(f.row, stage="uploading", done=0)
+                self.client.upload(
+                    cast(BinaryIO, spool.reader()), filename=f.name, mime_type=f.mime,
+                    progress=False,
+                    on_progress=lambda done, _t: self.rows.progress(f.row, done, "uploading"),
+                )  # fmt: skip
         finally:
             spool.close()
         self._confirm(f)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
+import httpx
 import pandas as pd
 import traitlets
 
@@ -76,9 +77,11 @@ class UploadPanel(anywidget.AnyWidget):
         self._pool = ThreadPoolExecutor(
             max_workers=max_workers + parallel, thread_name_prefix="alloy-upload"
         )
+        self._http = httpx.Client(timeout=httpx.Timeout(60, connect=10))
         self._transfers = Transfers(
-            self._client, self._rows, self._to_browser, self._pool, self._finish, transfer=transfer
-        )
+            self._client, self._rows, self._to_browser, self._pool, self._finish,
+            transfer=transfer, http=self._http,
+        )  # fmt: skip
         t = self._transfers
         self._handlers: dict[str, Callable[[dict[str, Any]], object]] = {
             "add": t.add, "progress": t.progress, "hashed": t.hashed,
@@ -131,6 +134,7 @@ class UploadPanel(anywidget.AnyWidget):
     def close(self) -> None:
         self._transfers.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
         super().close()
 
     # ---- browser protocol ----
