@@ -30,6 +30,7 @@ from .conftest import WORKSPACE_KEYS, Api
 from .panel_browser import FakeBrowser, wait_rows
 
 MiB = 1024 * 1024
+CHUNK = 2 * MiB
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def test_relay_windowed_chunks_land_at_their_offsets(client: Client, order: str)
     uploads = spy_uploads(client)
     panel = UploadPanel(client, transfer="relay")
     browser = FakeBrowser(panel)
-    data = secrets.token_bytes(9 * RELAY_CHUNK + 777)
+    data = secrets.token_bytes(5 * RELAY_CHUNK + 777)  # two windows of chunks
     file_id = browser.drop("relayed.bin", data, order=order)
     [row] = wait_rows(panel, 1)
     assert (row["stage"], row["note"], row["error"]) == ("done", RELAYED, "")
@@ -161,7 +162,7 @@ def test_bytes_that_changed_after_hashing_are_refused_by_storage(client: Client)
 def test_relayed_bytes_that_differ_from_the_hash_are_never_stored(client: Client) -> None:
     panel = UploadPanel(client, transfer="relay")
     browser = FakeBrowser(panel)
-    data = secrets.token_bytes(3 * RELAY_CHUNK)
+    data = secrets.token_bytes(3 * MiB)
     browser.drop("moving.bin", data, hashed_as=data[:-1] + b"!")
     [row] = wait_rows(panel, 1)
     assert (row["stage"], row["error"]) == ("failed", CHANGED)
@@ -212,8 +213,8 @@ def test_expired_url_is_renewed_once(short_url_sandbox: Sandbox) -> None:
 def test_kernel_memory_stays_flat_while_the_relay_receives(client: Client) -> None:
     panel = UploadPanel(client, transfer="relay")
     browser = FakeBrowser(panel)
-    size = 48 * RELAY_CHUNK
-    piece = secrets.token_bytes(RELAY_CHUNK)
+    size = 48 * CHUNK  # the kernel takes chunks of any size the browser picks
+    piece = secrets.token_bytes(CHUNK)
     file_id = browser.add("big.bin", size)
     md5 = hashlib.md5()
     for _ in range(48):
@@ -222,11 +223,11 @@ def test_kernel_memory_stays_flat_while_the_relay_receives(client: Client) -> No
     assert browser.next(file_id)["type"] == "relay"
     tracemalloc.start()
     for i in range(48):
-        browser.message({"type": "chunk", "id": file_id, "offset": i * RELAY_CHUNK},
+        browser.message({"type": "chunk", "id": file_id, "offset": i * CHUNK},
                         [memoryview(piece)])  # fmt: skip
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak < 4 * RELAY_CHUNK, f"{peak} bytes held while receiving 96 MiB"
+    assert peak < 4 * CHUNK, f"{peak} bytes held while receiving 96 MiB"
     [row] = wait_rows(panel, 1, timeout=120)
     assert row["stage"] == "done"
     panel.close()
@@ -327,8 +328,8 @@ def test_no_key_and_no_presigned_url_in_widget_state(client: Client) -> None:
 
 def test_spool_has_no_name_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    spool = Spool(2 * RELAY_CHUNK, "0" * 32)
-    spool.write(0, memoryview(b"x" * RELAY_CHUNK))
+    spool = Spool(2 * CHUNK, "0" * 32)
+    spool.write(0, memoryview(b"x" * CHUNK))
     assert list(tmp_path.iterdir()) == []
     spool.close()
 
@@ -378,7 +379,7 @@ def test_relay_put_refused_goes_through_the_client_once_all_bytes_are_in(
     uploads = spy_uploads(client)
     panel = UploadPanel(client)
     browser = FakeBrowser(panel)
-    data = secrets.token_bytes(3 * RELAY_CHUNK + 5)
+    data = secrets.token_bytes(RELAY_CHUNK + 5)
     file_id = browser.add("late-relay.bin", len(data))
     browser.message({"type": "hashed", "id": file_id, "md5": hashlib.md5(data).hexdigest()})
     put = browser.next(file_id)

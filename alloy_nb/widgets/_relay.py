@@ -26,10 +26,12 @@ import httpx
 
 from alloy_nb._exceptions import IntegrityError
 
-# Chunk size and window the browser is told to use: 8 x 2 MiB in flight keeps the
-# websocket busy without one big message (Jupyter's default cap is 10 MiB per message).
-RELAY_CHUNK = 2 * 1024 * 1024
-RELAY_WINDOW = 8
+# Chunk size and window the browser is told to use: 4 x 8 MiB in flight keeps the websocket
+# busy; chunks stay under Jupyter's default cap of 10 MiB per message. Fewer, larger messages
+# cost the browser much less (each one also makes the kernel report busy, then idle).
+RELAY_CHUNK = 8 * 1024 * 1024
+RELAY_WINDOW = 4
+PUT_PIECE = 1024 * 1024  # what the relay's PUT reads from the spool at a time
 STALL_SECONDS = 120.0
 
 CHANGED = "the file changed while it was uploading; nothing was stored. Drop it again."
@@ -183,7 +185,7 @@ class SpoolReader(io.RawIOBase):
 
 def _arriving(spool: Spool) -> Iterator[bytes]:
     """The spool's bytes in order, each piece yielded as soon as it has arrived."""
-    buffer = bytearray(RELAY_CHUNK)
+    buffer = bytearray(PUT_PIECE)
     view, position = memoryview(buffer), 0
     while position < spool.size:
         arrived = spool.wait_for(position + 1)

@@ -7,7 +7,7 @@ import { putFile } from "./put.js";
 import { relayFile } from "./relay.js";
 import { draw, layout } from "./view.js";
 
-const PROGRESS_EVERY_MS = 250;
+const PROGRESS_EVERY_MS = 400; // each message to the kernel costs a busy/idle round
 
 function render({ model, el: root }) {
   const parts = layout(root);

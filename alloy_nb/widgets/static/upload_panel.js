@@ -541,7 +541,7 @@ function draw(parts, rows, message) {
 }
 
 // src/upload_panel.js
-var PROGRESS_EVERY_MS = 250;
+var PROGRESS_EVERY_MS = 400;
 function render({ model, el: root }) {
   const parts = layout(root);
   const boxes = /* @__PURE__ */ new Map();
