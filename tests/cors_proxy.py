@@ -9,6 +9,8 @@ import asyncio
 import threading
 from dataclasses import dataclass, field
 
+REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
 
 @dataclass
 class Seen:
@@ -68,16 +70,16 @@ class CorsRefusingProxy:
         lookup = {k.strip().lower(): v.strip() for k, v in headers}
         self.seen.append(Seen(method, path, lookup.get("origin")))
         if method == "OPTIONS":
-            writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            writer.write(REFUSED)
             await writer.drain()
             writer.close()
             return
         kept = [f"{k}:{v}" for k, v in headers if k.strip().lower() != "connection"]
-        upstream_head = "\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1")
+        upstream = "\r\n".join([lines[0], *kept, "Connection: close", "", ""])
         up_reader, up_writer = await asyncio.open_connection(
             self.target_host, self.target_port, limit=1 << 20
         )
-        up_writer.write(upstream_head)
+        up_writer.write(upstream.encode("latin-1"))
         length = int(lookup.get("content-length", "0"))
         try:
             await asyncio.gather(

@@ -32,6 +32,9 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
 def notebook(*sources: str) -> dict[str, Any]:
     cells = [
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": s}
@@ -39,8 +42,7 @@ def notebook(*sources: str) -> dict[str, Any]:
     ]
     return {
         "cells": cells,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}},  # fmt: skip
+        "metadata": {"kernelspec": KERNELSPEC},
         "nbformat": 4,
         "nbformat_minor": 5,
     }
