@@ -26,11 +26,12 @@ import httpx
 
 from alloy_nb._exceptions import IntegrityError
 
-# Chunk size and window the browser is told to use: 4 x 8 MiB in flight keeps the websocket
-# busy; chunks stay under Jupyter's default cap of 10 MiB per message. Fewer, larger messages
-# cost the browser much less (each one also makes the kernel report busy, then idle).
+# Chunk size and window the browser is told to use: 3 x 8 MiB in flight keeps the websocket
+# busy and bounds what waits in the kernel's queue (its RSS); chunks stay under Jupyter's
+# default cap of 10 MiB per message. Fewer, larger messages cost the browser much less
+# (each one also makes the kernel report busy, then idle).
 RELAY_CHUNK = 8 * 1024 * 1024
-RELAY_WINDOW = 4
+RELAY_WINDOW = 3
 PUT_PIECE = 1024 * 1024  # what the relay's PUT reads from the spool at a time
 STALL_SECONDS = 120.0
 
