@@ -156,6 +156,7 @@ REPORT_SECTIONS = {
     "test_faults": "Faults",
     "test_retries": "Faults",
     "test_lifecycle": "Faults",
+    "test_panel_faults": "Faults",
     "test_contract": "Storage contract",
     "test_names": "Fuzzing (hypothesis)",
     "test_fuzz_api": "Fuzzing (schemathesis)",

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from alloy_nb import UploadPanel
+from alloy_nb import Client, UploadPanel
 
 FINISHED = ("done", "already stored", "failed")
 
@@ -107,6 +107,32 @@ class FakeBrowser:
 
     def close(self) -> None:
         self.http.close()
+
+
+def stored(client: Client, name: str, data: bytes) -> bool:
+    """True when Alloy says exactly these bytes are stored (asked under another name)."""
+    md5 = hashlib.md5(data).hexdigest()
+    return client.request_upload("probe-" + name, "application/octet-stream", md5).type == (
+        "existing"
+    )
+
+
+def spy_uploads(client: Client) -> list[dict[str, Any]]:
+    """Record the keyword arguments of every ``client.upload`` call (the relay's fallback)."""
+    calls: list[dict[str, Any]] = []
+    real = client.upload
+
+    def upload(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    client.upload = upload  # type: ignore[method-assign]
+    return calls
+
+
+def types(browser: FakeBrowser, file_id: str) -> list[str]:
+    """The kinds of message the kernel sent about one file, acks left out."""
+    return [m["type"] for m in browser.sent if m.get("id") == file_id and m["type"] != "ack"]
 
 
 def wait_rows(panel: UploadPanel, n: int, timeout: float = 60) -> list[dict[str, Any]]:
