@@ -58,6 +58,7 @@ class BrowserFile:
     started: float
     md5: MD5 | None = None
     renewed: bool = False
+    put_pending: bool = False  # a URL was handed out and its PUT result not yet reported
     ticket: UploadTicket | None = None
     spool: Spool | None = None
     finished: bool = False
@@ -120,7 +121,7 @@ class Transfers:
 
     def hashed(self, content: dict[str, Any]) -> None:
         f = self._get(content)
-        if f is None or f.finished:
+        if f is None or f.finished or f.md5 is not None:  # a second "hashed" is ignored
             return
         try:
             f.md5 = parse_md5(content.get("md5"))
@@ -132,14 +133,18 @@ class Transfers:
 
     def put_result(self, content: dict[str, Any]) -> None:
         f = self._get(content)
-        if f is not None and not f.finished:
+        if f is not None and not f.finished and f.put_pending:
+            f.put_pending = False
             status, body = int(content.get("status", 0)), str(content.get("body") or "")
             self._run(f, lambda f: self._after_put(f, status, body))
 
     def chunk(self, content: dict[str, Any], buffers: list[Any]) -> None:
         f = self._get(content)
-        if f is None or f.spool is None or f.finished:
-            self.send({"type": "finished", "id": str(content.get("id"))})
+        if f is None or f.spool is None:
+            if f is not None:
+                self._fail(f, "the browser sent bytes before the kernel asked for them")
+            else:
+                self.send({"type": "finished", "id": str(content.get("id"))})
             return
         try:
             if len(buffers) != 1:
@@ -178,7 +183,7 @@ class Transfers:
             self._send_put(f, ticket)
 
     def _send_put(self, f: BrowserFile, ticket: UploadTicket) -> None:
-        f.ticket = ticket
+        f.ticket, f.put_pending = ticket, True
         self.rows.set(f.row, stage="uploading", done=0, note=DIRECT)
         self.send({"type": "put", "id": f.id, "url": ticket.presigned_url,
                    "md5": ticket.md5_base64, "mime": f.mime})  # fmt: skip
