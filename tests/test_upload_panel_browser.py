@@ -183,6 +183,8 @@ def test_same_bytes_under_another_name_are_already_stored_at_once(env: Env) -> N
         env.chrome.stop_recording()
     print(f"\n200 MB again under another name: already stored in {seconds:.2f} s, "
           f"{len(sent.puts)} PUTs, {sent.ws_bytes} websocket bytes sent")  # fmt: skip
+    again.unlink()
+    original.unlink()
     assert sent.puts == []
     assert 0 < sent.ws_bytes < 64 * 1024, f"{sent.ws_bytes} bytes sent to the kernel"
     assert seconds < 4, f"{seconds:.1f} s"
@@ -197,6 +199,7 @@ def test_200_mb_through_the_kernel_relay(env: Env) -> None:
     rate = SIZE / seconds / MB
     print(f"\n200 MB via UploadPanel (relay): {seconds:.2f} s ({rate:.0f} MB/s), "
           f"kernel RSS growth {growth:.1f} MiB")  # fmt: skip
+    big.unlink()
     assert growth < 64, f"kernel RSS grew by {growth:.1f} MiB"
     assert rate >= 40, f"{rate:.0f} MB/s"
     [entry] = [f for f in env.user.files() if f["filename"] == big.name]
@@ -235,5 +238,7 @@ def test_several_files_at_once_a_few_at_a_time(env: Env) -> None:
     for p in paths:
         env.wait_row("direct", p.name, "done", timeout=120)
     most = env.chrome.evaluate("window.__maxActive")
+    for p in paths:
+        p.unlink()
     env.screenshot("direct", "upload-panel-batch.png")
     assert 1 <= most <= 3, most
