@@ -42,6 +42,7 @@ Finish = Callable[[Row, "UploadResult | None", "str | None"], None]
 DIRECT = "direct to storage"
 FALLBACK = "through the kernel: storage refused the browser (CORS or network)"
 RELAYED = "through the kernel (transfer='relay')"
+STORED = "nothing sent: Alloy already has these bytes"
 NO_FALLBACK = (
     "the browser could not reach storage (CORS or network), and transfer='direct' does "
     "not fall back to sending through the kernel"
@@ -266,7 +267,8 @@ class Transfers:
         )  # fmt: skip
         stage = "done" if kind == "new" else "already stored"
         if self._end(f):
-            self.rows.set(f.row, stage=stage, done=f.size, s3_key=ticket.s3_key)
+            note = f.row["note"] if kind == "new" else STORED
+            self.rows.set(f.row, stage=stage, done=f.size, s3_key=ticket.s3_key, note=note)
             self.finish(f.row, result, None)
 
     def _fail(self, f: BrowserFile, message: str) -> None:
