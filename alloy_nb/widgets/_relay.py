@@ -54,7 +54,8 @@ class Spool:
         self._io_lock = threading.Lock()
         self._closed = False
         self._cond = threading.Condition()
-        self._pending: dict[int, int] = {}  # offset -> length, past the contiguous prefix
+        self._claimed: dict[int, int] = {}  # offset -> length of chunks not yet contiguous
+        self._written: set[int] = set()  # offsets among them whose bytes are on disk
         self.contiguous = 0  # every byte before this has arrived
         self._error: str | None = None
         self._last_arrival = time.monotonic()
@@ -65,17 +66,19 @@ class Spool:
         with self._cond:
             if self._error is not None:
                 raise RelayError(self._error)
-            overlaps = any(o < offset + n and offset < o + m for o, m in self._pending.items())
+            overlaps = any(o < offset + n and offset < o + m for o, m in self._claimed.items())
             if n == 0 or offset < self.contiguous or offset + n > self.size or overlaps:
                 raise RelayError(
                     f"a chunk at byte {offset} ({n} bytes) does not fit a {self.size}-byte file "
                     "or was sent twice"
                 )
-            self._pending[offset] = n  # claimed before the write, so a twin is refused
+            self._claimed[offset] = n  # before the write, so a twin is refused meanwhile
         self._pwrite(data, offset)
         with self._cond:
-            while self.contiguous in self._pending:
-                self.contiguous += self._pending.pop(self.contiguous)
+            self._written.add(offset)
+            while self.contiguous in self._written:
+                self._written.discard(self.contiguous)
+                self.contiguous += self._claimed.pop(self.contiguous)
             self._last_arrival = time.monotonic()
             self._cond.notify_all()
             return self.contiguous
