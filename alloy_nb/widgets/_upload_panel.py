@@ -65,6 +65,8 @@ class UploadPanel(anywidget.AnyWidget):
         parallel: int = 3,
         max_workers: int = 2,
     ) -> None:
+        if transfer not in TRANSFERS:  # checked before a widget (a comm) exists
+            raise ValueError(f"transfer={transfer!r}: use one of {', '.join(TRANSFERS)}")
         if parallel < 1 or max_workers < 1:
             raise ValueError("parallel and max_workers must be at least 1")
         super().__init__(parallel=parallel)
