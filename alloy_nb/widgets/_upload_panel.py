@@ -134,9 +134,10 @@ class UploadPanel(anywidget.AnyWidget):
         self._rows.drop_finished()
 
     def close(self) -> None:
-        self._transfers.close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._http.close()
+        if hasattr(self, "_transfers"):  # not when __init__ refused its arguments
+            self._transfers.close()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._http.close()
         super().close()
 
     # ---- browser protocol ----
