@@ -2,6 +2,7 @@
 import { createMD5 } from "hash-wasm";
 
 const PIECE = 4 * 1024 * 1024;
+const AHEAD = 4; // pieces being read while one is hashed: reading, not MD5, is the slow part
 
 const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -9,15 +10,23 @@ const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0"
 export async function md5OfFile(file, onProgress) {
   const hasher = await createMD5();
   hasher.init();
-  const read = (start) => file.slice(start, Math.min(file.size, start + PIECE)).arrayBuffer();
+  const reads = [];
+  let next = 0; // first byte not yet asked for
+  const readAhead = () => {
+    while (reads.length < AHEAD && next < file.size) {
+      const start = next;
+      next = Math.min(file.size, start + PIECE);
+      reads.push(file.slice(start, next).arrayBuffer());
+    }
+  };
+  readAhead();
   let offset = 0;
-  let next = file.size > 0 ? read(0) : null;
-  while (next !== null) {
-    const piece = await next;
+  while (reads.length) {
+    const piece = await reads.shift();
     if (piece.byteLength === 0) throw new Error("the file became shorter while it was read");
-    offset += piece.byteLength;
-    next = offset < file.size ? read(offset) : null; // the next read overlaps this hash
+    readAhead();
     hasher.update(new Uint8Array(piece));
+    offset += piece.byteLength;
     onProgress(offset);
   }
   return toHex(hasher.digest("binary"));

@@ -416,19 +416,28 @@ var mutex = new Mutex();
 
 // src/md5.js
 var PIECE = 4 * 1024 * 1024;
+var AHEAD = 4;
 var toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 async function md5OfFile(file, onProgress) {
   const hasher = await createMD5();
   hasher.init();
-  const read = (start) => file.slice(start, Math.min(file.size, start + PIECE)).arrayBuffer();
+  const reads = [];
+  let next = 0;
+  const readAhead = () => {
+    while (reads.length < AHEAD && next < file.size) {
+      const start = next;
+      next = Math.min(file.size, start + PIECE);
+      reads.push(file.slice(start, next).arrayBuffer());
+    }
+  };
+  readAhead();
   let offset = 0;
-  let next = file.size > 0 ? read(0) : null;
-  while (next !== null) {
-    const piece = await next;
+  while (reads.length) {
+    const piece = await reads.shift();
     if (piece.byteLength === 0) throw new Error("the file became shorter while it was read");
-    offset += piece.byteLength;
-    next = offset < file.size ? read(offset) : null;
+    readAhead();
     hasher.update(new Uint8Array(piece));
+    offset += piece.byteLength;
     onProgress(offset);
   }
   return toHex(hasher.digest("binary"));
