@@ -29,9 +29,7 @@ def main() -> int:
     client = run([py, str(HERE / "bench_client.py")])
     sandbox = run([py, str(HERE / "bench_sandbox.py")])
     panel = run([py, str(HERE / "bench_panel.py")])
-    rows = [
-        line for line in (client + sandbox + panel).splitlines() if re.match(r"\| P\d ", line)
-    ]
+    rows = [line for line in (client + sandbox + panel).splitlines() if re.match(r"\| P\d ", line)]
     env = next(line for line in client.splitlines() if line.startswith("# environment"))
     table = "\n".join([
         "# Benchmarks", "", env.lstrip("# "), "",
