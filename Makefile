@@ -114,3 +114,9 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .venv-uv $(LATEST) build .pytest_cache .mypy_cache .ruff_cache
+
+# The UploadPanel's JavaScript: npm ci from js/package-lock.json, then esbuild into
+# alloy_nb/widgets/static/ (committed, so installing alloy_nb needs no node).
+.PHONY: js
+js:
+	cd js && npm ci --no-audit --no-fund && npm run build

@@ -3,9 +3,9 @@
     python benchmarks/run_all.py [--only bench_latency,bench_hashcache]
 
 Each script measures its rows side by side in one run (ratios, not absolute times, are what
-the targets are about). P6 comes from the real-browser test (JupyterLab + Chromium), run
-with its timing printed. Rows are P (client and sandbox performance), H (MD5 cache) and
-L (latency), each group in number order and each script's rows in the order it printed them.
+the targets are about). P6 comes from bench_panel.py (UploadPanel in JupyterLab +
+headless Chromium, both transfer paths beside Client.upload). Rows are P (client and sandbox
+performance), H (MD5 cache) and L (latency), each group in number order and each script's rows in the order it printed them.
 ``--only`` runs the named scripts alone and replaces just their rows in results.md.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SCRIPTS = ("bench_client", "bench_sandbox", "bench_hashcache", "bench_latency")
+SCRIPTS = ("bench_client", "bench_sandbox", "bench_panel", "bench_hashcache", "bench_latency")
 ROW = re.compile(r"\| ([A-Z])(\d+) \|")
 GROUPS = "PHL"
 HEADER = ["| id | measure | measured | ratio | target |", "|---|---|---|---|---|"]
@@ -76,19 +76,6 @@ def table(env: str, rows: list[str]) -> str:
     return "\n".join(["# Benchmarks", "", env, "", *HEADER, *ordered(rows)])
 
 
-def panel_row(panel: str, rows: list[str]) -> str | None:
-    """P6 from the browser test's printed timing, beside Client.upload's P2 rate."""
-    m = re.search(r"200 MB via UploadPanel: ([\d.]+) s \((\d+) MB/s\), kernel RSS growth "
-                  r"([\d.]+) MiB", panel)  # fmt: skip
-    p2 = next((r for r in rows if "upload_file" in r), "")
-    upload = re.search(r"\| (\d+) vs \d+ MB/s \|", p2)
-    if not (m and upload):
-        return None
-    return (f"| P6 | 200 MB through UploadPanel in headless Chromium vs Client.upload "
-            f"(1 GB, above) | {m.group(2)} vs {upload.group(1)} MB/s; kernel RSS "
-            f"+{m.group(3)} MiB | | succeeds; RSS <= 64 MiB |")  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", help=f"comma-separated, from {', '.join(SCRIPTS)}")
@@ -110,10 +97,6 @@ def main(argv: list[str] | None = None) -> int:
         env = environment(outputs, kept)
         rows = merged([line for line in old if ROW.match(line)], rows)
     else:
-        panel = run([py, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-                     "tests/test_browser_e2e.py"])  # fmt: skip
-        p6 = panel_row(panel, rows)
-        rows += [p6] if p6 else []
         env = environment(outputs)
     text = table(env, rows)
     print("\n" + text)

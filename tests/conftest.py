@@ -160,6 +160,7 @@ REPORT_SECTIONS = {
     "test_lifecycle": "Faults",
     "test_hardening": "Faults",
     "test_overload": "Faults",
+    "test_panel_faults": "Faults",
     "test_contract": "Storage contract",
     "test_storage_security": "Storage security",
     "test_names": "Fuzzing (hypothesis)",
