@@ -5,7 +5,8 @@
 Each script measures its rows side by side in one run (ratios, not absolute times, are what
 the targets are about). P6 comes from bench_panel.py (UploadPanel in JupyterLab +
 headless Chromium, both transfer paths beside Client.upload). Rows are P (client and sandbox
-performance), H (MD5 cache) and L (latency), each group in number order and each script's rows in the order it printed them.
+performance), H (MD5 cache) and L (latency), each group in number order and each script's
+rows in the order it printed them.
 ``--only`` runs the named scripts alone and replaces just their rows in results.md.
 """
 
