@@ -34,7 +34,7 @@ lock: | $(UV)
 # variable is unset. tests/guard.py scrubs them again inside pytest, so a bare `pytest` is safe.
 NO_ALLOY := env $(addprefix -u ,$(filter ALLOY_%,$(.VARIABLES)))
 # `make check`: no browser, no notebook kernels, nothing that restarts a sandbox.
-FAST := not browser and not notebook and not slow
+FAST := not browser and not notebook and not slow and not node
 PYTEST_ARGS ?=
 
 lint: setup
