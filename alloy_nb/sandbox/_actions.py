@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, StrictStr
 from alloy_nb.sandbox._auth import Caller, caller_dependency
 from alloy_nb.sandbox._db import Credential, Credentials, Registry
 from alloy_nb.sandbox._drive import DriveStore
-from alloy_nb.sandbox._errors import ERROR_RESPONSES, ApiError
+from alloy_nb.sandbox._errors import ERROR_RESPONSES, HTTPProblem
 from alloy_nb.sandbox._files import FileService, NotFound
 from alloy_nb.sandbox._gate import StorageGate
 from alloy_nb.sandbox._names import filename_of
@@ -76,11 +76,11 @@ def _fields(ctx: ActionContext) -> list[str] | None:
     if raw is None:
         return None
     if not isinstance(raw, str):
-        raise ApiError(400, "queryParameters.fields must be a comma-separated string")
+        raise HTTPProblem(400, "queryParameters.fields must be a comma-separated string")
     wanted = [f.strip() for f in raw.split(",") if f.strip()]
     unknown = [f for f in wanted if f not in DRIVE_FIELDS and f != "*"]
     if unknown:
-        raise ApiError(400, f"queryParameters.fields: unknown field(s) {', '.join(unknown)}; "
+        raise HTTPProblem(400, f"queryParameters.fields: unknown field(s) {', '.join(unknown)}; "
                             f"known: {', '.join(DRIVE_FIELDS)}")  # fmt: skip
     return list(DRIVE_FIELDS) if "*" in wanted else wanted
 
@@ -89,7 +89,7 @@ def _text(where: str, value: Any, *, required: bool) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, f"{where} must be a non-empty string")
+        raise HTTPProblem(400, f"{where} must be a non-empty string")
     return value
 
 
@@ -103,22 +103,26 @@ def drive_upload_file(ctx: ActionContext) -> dict[str, Any]:
     if metadata is None:  # lenient: metadata fields at the requestBody's top level
         metadata = {k: rb[k] for k in ("name", "mimeType", "parents") if k in rb}
     if not isinstance(metadata, dict):
-        raise ApiError(400, "requestBody.metadata must be an object {name, mimeType, parents}")
+        raise HTTPProblem(400, "requestBody.metadata must be an object {name, mimeType, parents}")
     name = _text("requestBody.metadata.name", metadata.get("name"), required=False)
     mime = _text("requestBody.metadata.mimeType", metadata.get("mimeType"), required=False)
     parents = metadata.get("parents", [])
     if not isinstance(parents, list) or not all(isinstance(p, str) and p for p in parents):
-        raise ApiError(400, "requestBody.metadata.parents must be a list of folder ids")
+        raise HTTPProblem(400, "requestBody.metadata.parents must be a list of folder ids")
     upload_type = ctx.query.get("uploadType")
     if upload_type not in UPLOAD_TYPES:
-        raise ApiError(400, f"queryParameters.uploadType must be one of {', '.join(UPLOAD_TYPES)}")
+        raise HTTPProblem(
+            400, f"queryParameters.uploadType must be one of {', '.join(UPLOAD_TYPES)}"
+        )
     fields = _fields(ctx)
     name = name or filename_of(s3_key)
     mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
     try:
         body = ctx.files.open_file(ctx.caller.user_id, s3_key)
     except NotFound:
-        raise ApiError(404, "File not found: the s3Key is not one of this user's files") from None
+        raise HTTPProblem(
+            404, "File not found: the s3Key is not one of this user's files"
+        ) from None
     try:
         drive_file = ctx.drive.add(
             ctx.credential.credential_id, name, mime, parents, body.iter_chunks(1024 * 1024)
@@ -153,7 +157,7 @@ def actions_router(
 
     def known(connector_id: str) -> dict[str, str]:
         if connector_id not in CONNECTORS:
-            raise ApiError(404, f"Connector not found: {connector_id[:64]!r}; "
+            raise HTTPProblem(404, f"Connector not found: {connector_id[:64]!r}; "
                                 f"the sandbox offers {', '.join(CONNECTORS)}")  # fmt: skip
         return CONNECTORS[connector_id]
 
@@ -196,16 +200,16 @@ def actions_router(
         caller: CallerDep,
     ) -> dict[str, Any]:
         if not _OBJECT_ID.fullmatch(body.credentialId):
-            raise ApiError(400, "field 'credentialId' must be a 24-character hex ObjectId")
+            raise HTTPProblem(400, "field 'credentialId' must be a 24-character hex ObjectId")
         handler = ACTIONS.get((connectorId, actionId))
         if handler is None:
-            raise ApiError(404, f"Action not found: {actionId[:64]!r} for connector "
+            raise HTTPProblem(404, f"Action not found: {actionId[:64]!r} for connector "
                                 f"{connectorId[:64]!r}")  # fmt: skip
 
         def run() -> dict[str, Any]:
             credential = credentials.get(body.credentialId, caller.user_id, connectorId)
             if credential is None:
-                raise ApiError(404, "Credential not found")
+                raise HTTPProblem(404, "Credential not found")
             ctx = ActionContext(caller, credential, body, files, drive)
             return {"success": True, "result": handler(ctx)}
 

@@ -13,7 +13,7 @@ from alloy_nb._constants import SUPPORTED_API_VERSIONS
 from alloy_nb.sandbox._actions import actions_router
 from alloy_nb.sandbox._db import Registry
 from alloy_nb.sandbox._drive import DriveStore
-from alloy_nb.sandbox._errors import ERROR_RESPONSES, ApiError, install_error_handlers
+from alloy_nb.sandbox._errors import ERROR_RESPONSES, HTTPProblem, install_error_handlers
 from alloy_nb.sandbox._files import FileService
 from alloy_nb.sandbox._files_api import files_router
 from alloy_nb.sandbox._gate import StorageGate
@@ -67,7 +67,7 @@ def create_app(
         data_dir = registry.path.parent
         if full or shutil.disk_usage(data_dir).free < MIN_FREE_BYTES:
             where = full[0] if full else data_dir
-            raise ApiError(503, f"the sandbox's data disk is full ({where}): free disk space")
+            raise HTTPProblem(503, f"the sandbox's data disk is full ({where}): free disk space")
         await gate.run(files.storage.ping)
         return {"status": "ok"}
 
