@@ -10,7 +10,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from alloy_nb._constants import SUPPORTED_API_VERSIONS
-from alloy_nb.sandbox._actions import actions_router
+from alloy_nb.sandbox._actions_api import actions_router
+from alloy_nb.sandbox._credentials_api import credentials_router
 from alloy_nb.sandbox._db import Registry
 from alloy_nb.sandbox._drive import DriveStore
 from alloy_nb.sandbox._errors import ERROR_RESPONSES, HTTPProblem, install_error_handlers
@@ -53,6 +54,7 @@ def create_app(
     routers = [
         files_router(files, registry, gate),
         users_router(registry),
+        credentials_router(registry),
         actions_router(files, registry, drive, gate),
     ]
     for router in routers:

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from alloy_nb.sandbox._db import DiskFull, is_disk_full
+from alloy_nb.sandbox._sqlite import DiskFull, is_disk_full
 from alloy_nb.sandbox._storage import StorageUnavailable
 
 log = logging.getLogger("alloy_nb.sandbox")
