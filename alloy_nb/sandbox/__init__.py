@@ -16,9 +16,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from alloy_nb.sandbox._protocol import HttpLimits
     from alloy_nb.sandbox._server import ApiKey, Sandbox, start
-    from alloy_nb.sandbox._storage import S3Settings
+    from alloy_nb.sandbox._settings import S3Settings, SandboxSettings, SettingsError, load_settings
 
-__all__ = ["ApiKey", "HttpLimits", "S3Settings", "Sandbox", "start"]
+__all__ = [
+    "ApiKey",
+    "HttpLimits",
+    "S3Settings",
+    "Sandbox",
+    "SandboxSettings",
+    "SettingsError",
+    "load_settings",
+    "start",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -32,8 +41,8 @@ def __getattr__(name: str) -> Any:
         from alloy_nb.sandbox import _protocol
 
         return _protocol.HttpLimits
-    if name == "S3Settings":
-        from alloy_nb.sandbox import _storage
+    if name in ("S3Settings", "SandboxSettings", "SettingsError", "load_settings"):
+        from alloy_nb.sandbox import _settings
 
-        return _storage.S3Settings
+        return getattr(_settings, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,14 +17,11 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from alloy_nb._constants import (
-    ENV_SANDBOX_HOME,
-    ENV_SANDBOX_IDLE_TIMEOUT,
-    SANDBOX_DEFAULT_IDLE_TIMEOUT,
-)
+from alloy_nb._constants import ENV_SANDBOX_HOME
 from alloy_nb.sandbox._activity import STATUS_PATH
 from alloy_nb.sandbox._home import (
     LAST_PORT_FILE,
@@ -43,19 +40,10 @@ from alloy_nb.sandbox._home import (
     write_state,
 )
 from alloy_nb.sandbox._owner import is_owned, read_owner
+from alloy_nb.sandbox._settings import ENV_IDLE_TIMEOUT, SettingsError, idle_timeout, load_settings
 from alloy_nb.sandbox._shared import STOP_GRACE, stop_shared_sandbox
 
 NOT_RUNNING = 3  # like `systemctl status`
-
-
-def idle_timeout_default() -> float:
-    raw = os.environ.get(ENV_SANDBOX_IDLE_TIMEOUT, "").strip()
-    try:
-        return float(raw) if raw else SANDBOX_DEFAULT_IDLE_TIMEOUT
-    except ValueError:
-        raise SharedSandboxError(
-            f"${ENV_SANDBOX_IDLE_TIMEOUT} must be a number of seconds (0: never), not {raw!r}"
-        ) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         "--idle-timeout",
         type=float,
         help=f"stop after this many seconds without an API request; 0 never "
-        f"(default ${ENV_SANDBOX_IDLE_TIMEOUT}, else 1800)",
+        f"(default ${ENV_IDLE_TIMEOUT}, else 1800)",
     )
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning"])
     for name, text in (("status", "show the running sandbox"), ("stop", "stop it and wait")):
@@ -91,7 +79,7 @@ def main(argv: list[str]) -> int:
         if args.command == "status":
             return status(args)
         return stop(args)
-    except SharedSandboxError as e:
+    except (SharedSandboxError, SettingsError) as e:
         print(f"alloy sandbox: {e}", file=sys.stderr)
         return 1
 
@@ -106,18 +94,19 @@ def serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     home = ensure_home(_home(args))
-    idle = args.idle_timeout if args.idle_timeout is not None else idle_timeout_default()
+    idle = idle_timeout(args.idle_timeout)
     stop_requested = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
     port = args.port if args.port is not None else _last_port(home)
+    settings = load_settings(port=port, data_dir=home, log_level=args.log_level)
     try:
         try:
-            sandbox = start(port=port, data_dir=home, log_level=args.log_level)
+            sandbox = start(settings=settings)
         except OSError as e:
             if e.errno != errno.EADDRINUSE or not port:
                 raise
-            sandbox = start(port=0, data_dir=home, log_level=args.log_level)
+            sandbox = start(settings=replace(settings, port=0))
     except DataDirInUse as e:
         print(f"alloy sandbox refused to start: {e}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from alloy_nb.sandbox import _lifeline, _owners
 from alloy_nb.sandbox._ports import free_port_pairs, pair_free
-from alloy_nb.sandbox._storage import S3Settings
+from alloy_nb.sandbox._settings import S3Settings
 from alloy_nb.sandbox._weed_security import (
     apply_bucket_cors,
     weed_env,

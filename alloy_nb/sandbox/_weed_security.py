@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from alloy_nb.sandbox._storage import S3Settings
+    from alloy_nb.sandbox._settings import S3Settings
 
 # An origin no page can have: what weed's origin allow-lists are set to.
 NO_ORIGIN = "https://no-browser-access.invalid"
