@@ -1,12 +1,19 @@
 """alloy_nb: move files between Jupyter notebooks, Alloy's File Management API and connectors.
 
+>>> import secrets
 >>> import alloy_nb
->>> client = alloy_nb.connect()            # doctest: +SKIP
->>> client.upload("report.csv")            # doctest: +SKIP
->>> client.list_files()                    # doctest: +SKIP
+>>> client = alloy_nb.connect()  # your account with $ALLOY_API_KEY, else your local sandbox
+alloy_nb: ...
+>>> data = b"id,score\\n" + secrets.token_hex(8).encode()  # bytes seen nowhere before
+>>> result = client.upload(data, filename="scores.csv", progress=False)
+>>> result.type, result.filename
+('new', 'scores.csv')
+>>> result.s3_key in set(client.list_files().s3_key)
+True
+>>> client.delete_file(result.s3_key)  # only what this example uploaded
 
-(``connect()`` uses your account, or your own local sandbox, so these lines are not run as
-doctests; :class:`alloy_nb.Client` has a tour that runs against a sandbox of its own.)
+(The test suite runs these lines against a sandbox of its own; :class:`alloy_nb.Client` has
+a longer tour.)
 The offline sandbox lives in :mod:`alloy_nb.sandbox` and is never imported from here.
 """
 

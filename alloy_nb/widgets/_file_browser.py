@@ -35,10 +35,18 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
     Ticks stay when you filter, sort or change page; the count above the table says how
     many selected files are out of sight, and every action works on all of them.
 
-    Example::
+    Example, against a sandbox of its own (in a notebook, end the cell with ``browser``):
 
-        >>> browser = alloy_nb.FileBrowser()       # doctest: +SKIP
-        >>> browser.selected                       # the ticked rows, as a DataFrame
+    >>> import alloy_nb, alloy_nb.sandbox
+    >>> with (
+    ...     alloy_nb.sandbox.start() as sb,
+    ...     alloy_nb.Client(sb.api_key, base_url=sb.base_url) as client,
+    ... ):
+    ...     _ = client.upload(b"a,b\\n1,2\\n", filename="report.csv", progress=False)
+    ...     browser = FileBrowser(client)
+    ...     print(len(browser.selected), "selected of", len(client.list_files()))
+    ...     browser.close()
+    0 selected of 1
     """
 
     def __init__(self, client: Client | None = None, *, page_size: int = 25) -> None:

@@ -44,11 +44,18 @@ class UploadPanel(anywidget.AnyWidget):
         parallel: how many dropped files the browser hashes and sends at once.
         max_workers: threads for kernel-path uploads and API calls.
 
-    Example::
+    Example, against a sandbox of its own (in a notebook, end the cell with ``panel``):
 
-        >>> panel = alloy_nb.UploadPanel()          # doctest: +SKIP
-        >>> panel.on_upload(lambda r: print(r.s3_key))
-        >>> panel.results                           # a DataFrame, one row per finished file
+    >>> import alloy_nb, alloy_nb.sandbox
+    >>> with (
+    ...     alloy_nb.sandbox.start() as sb,
+    ...     alloy_nb.Client(sb.api_key, base_url=sb.base_url) as client,
+    ... ):
+    ...     panel = UploadPanel(client)
+    ...     panel.on_upload(lambda result: print(result.filename, result.type))
+    ...     print(len(panel.results), "finished so far")  # a DataFrame, a row per file
+    ...     panel.close()
+    0 finished so far
     """
 
     _esm = _STATIC / "upload_panel.js"
