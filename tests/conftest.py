@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +11,7 @@ import pytest
 import alloy_nb.sandbox
 from alloy_nb.sandbox import Sandbox
 
-WORKSPACE_KEYS = ["test-key-workspace-a", "test-key-workspace-b"]
+from .helpers import WORKSPACE_KEYS, Api
 
 
 @pytest.fixture(scope="session")
@@ -30,90 +25,6 @@ def sandbox() -> Iterator[Sandbox]:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=30) as client:
         yield client
-
-
-def md5_pair(data: bytes) -> tuple[str, str]:
-    d = hashlib.md5(data).digest()
-    return d.hex(), base64.b64encode(d).decode()
-
-
-@dataclass
-class Api:
-    """Raw HTTP calls to the sandbox as one identity (not the alloy_nb client)."""
-
-    http: httpx.Client
-    base_url: str
-    api_key: str | None
-    user_id: str | None = None
-    version: str | None = "2025-09"
-    extra: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        h = dict(self.extra)
-        if self.api_key is not None:
-            h["Authorization"] = f"Bearer {self.api_key}"
-        if self.version is not None:
-            h["x-api-version"] = self.version
-        if self.user_id is not None:
-            h["x-alloy-userid"] = self.user_id
-        return h
-
-    def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        headers = {**self.headers, **kw.pop("headers", {})}
-        return self.http.request(method, self.base_url + path, headers=headers, **kw)
-
-    def request_upload(
-        self, filename: str, data: bytes, mime: str = "application/octet-stream", md5: str = ""
-    ) -> httpx.Response:
-        body = {"filename": filename, "mimeType": mime, "md5": md5 or md5_pair(data)[0]}
-        return self.call("POST", "/connectors/files/upload/request", json=body)
-
-    def ticket(
-        self, filename: str, data: bytes, mime: str = "application/octet-stream"
-    ) -> dict[str, str]:
-        r = self.request_upload(filename, data, mime)
-        assert r.status_code == 200, r.text
-        t: dict[str, str] = r.json()["presignedUrl"]
-        return t
-
-    def put(
-        self,
-        ticket: dict[str, str],
-        data: bytes,
-        mime: str = "application/octet-stream",
-        **headers: str,
-    ) -> httpx.Response:
-        h = {"Content-Type": mime, "Content-MD5": ticket["md5"], **headers}
-        return self.http.put(ticket["presignedUrl"], content=data, headers=h)
-
-    def upload(
-        self, filename: str, data: bytes, mime: str = "application/octet-stream"
-    ) -> dict[str, str]:
-        t = self.ticket(filename, data, mime)
-        if t["type"] == "new":
-            r = self.put(t, data, mime)
-            assert r.status_code == 200, r.text
-        return t
-
-    def files(self) -> list[dict[str, Any]]:
-        r = self.call("GET", "/connectors/files/list")
-        assert r.status_code == 200, r.text
-        files: list[dict[str, Any]] = r.json()["files"]
-        return files
-
-    def keys(self) -> list[str]:
-        return [f["s3Key"] for f in self.files()]
-
-    def delete(self, s3_key: str) -> httpx.Response:
-        from urllib.parse import quote
-
-        return self.call("DELETE", "/connectors/files/" + quote(s3_key, safe=""))
-
-    def new_user(self, username: str | None = None) -> Api:
-        r = self.call("POST", "/users", json={"username": username or "u" + secrets.token_hex(6)})
-        assert r.status_code == 200, r.text
-        return Api(self.http, self.base_url, self.api_key, r.json()["userId"], self.version)
 
 
 @pytest.fixture
@@ -142,10 +53,6 @@ def bob(workspace_a: Api) -> Api:
 def carol(workspace_b: Api) -> Api:
     """A fresh user in workspace B."""
     return workspace_b.new_user()
-
-
-def random_bytes(n: int = 1024) -> bytes:
-    return secrets.token_bytes(n)
 
 
 # ---- docs/reliability.md: written by the suite when ALLOY_NB_RELIABILITY_REPORT names it ----

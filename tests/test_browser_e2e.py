@@ -32,7 +32,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from alloy_nb.sandbox import Sandbox
 
-from .conftest import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS, Api
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent

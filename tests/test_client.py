@@ -19,7 +19,7 @@ import alloy_nb.sandbox
 from alloy_nb import Client
 from alloy_nb.sandbox import Sandbox
 
-from .conftest import WORKSPACE_KEYS, Api, md5_pair, random_bytes
+from .helpers import WORKSPACE_KEYS, Api, md5_pair, random_bytes
 
 
 class Recorder:

@@ -29,7 +29,7 @@ import alloy_nb
 from alloy_nb import Client, _constants, _files, _http
 from alloy_nb.sandbox import Sandbox
 
-from .conftest import Api
+from .helpers import Api
 
 SECRET = "sk-live-never-in-locals-7f3a9c"  # a made-up key to look for
 MIB = 1024**2

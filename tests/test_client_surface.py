@@ -16,7 +16,7 @@ from alloy_nb._batch import batch_rows
 from alloy_nb.connectors import ActionRequest, google_drive
 from alloy_nb.sandbox import Sandbox
 
-from .conftest import Api
+from .helpers import Api
 
 KEY = "sk-surface-test"
 

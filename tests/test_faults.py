@@ -42,7 +42,7 @@ import alloy_nb.sandbox
 from alloy_nb import Client, UploadResult, _http
 from alloy_nb.sandbox import S3Settings, Sandbox
 
-from .conftest import WORKSPACE_KEYS, Api, random_bytes
+from .helpers import WORKSPACE_KEYS, Api, random_bytes
 
 # ---------------------------------------------------------------- the fault-injecting proxy
 

@@ -30,7 +30,7 @@ from .browser_helpers import (
     open_and_run,
     set_theme,
 )
-from .conftest import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS, Api
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=60_000)  # a shared 2-core machine: kernels start slowly

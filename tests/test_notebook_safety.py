@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS, Api
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 

@@ -23,7 +23,7 @@ from alloy_nb.sandbox import Sandbox, start
 from alloy_nb.widgets._relay import CHANGED, RELAY_CHUNK, Spool
 from alloy_nb.widgets._transfer import FALLBACK, NO_FALLBACK
 
-from .conftest import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS, Api
 from .panel_browser import FakeBrowser, spy_uploads, stored, types, wait_rows
 
 MiB = 1024 * 1024

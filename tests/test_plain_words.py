@@ -18,7 +18,7 @@ from alloy_nb.sandbox import Sandbox
 from alloy_nb.widgets._common import explain, plain_error
 from alloy_nb.widgets._plain import SANDBOX_HINT
 
-from .conftest import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS, Api
 
 TECHNICAL = re.compile(r"[A-Z][a-zA-Z]+(Error|Exception)\b|Errno|Traceback|\[-?\d+\]")
 

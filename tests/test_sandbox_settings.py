@@ -15,7 +15,7 @@ import pytest
 import alloy_nb.sandbox
 from alloy_nb.sandbox import S3Settings, Sandbox, SandboxSettings, SettingsError, load_settings
 from alloy_nb.sandbox.__main__ import _parser, cli_settings
-from tests.conftest import Api, random_bytes
+from tests.helpers import Api, random_bytes
 
 MOTO_KEY, MOTO_SECRET = "moto-access", "moto-secret"
 

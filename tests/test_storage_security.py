@@ -39,7 +39,7 @@ from alloy_nb.sandbox._owner import DataDirInUse
 from alloy_nb.sandbox._ports import GRPC_OFFSET, candidate_ports, ephemeral_range, free_port_pairs
 from alloy_nb.sandbox._weed import StorageStartError, WeedServer, find_weed
 
-from .conftest import Api, md5_pair, random_bytes
+from .helpers import Api, md5_pair, random_bytes
 
 KEY = "storage-security-key"
 EVIL = "http://evil.example:8080"

@@ -18,7 +18,7 @@ from alloy_nb.sandbox import Sandbox
 from alloy_nb.widgets._relay import RELAY_CHUNK
 from alloy_nb.widgets._transfer import DIRECT, RELAYED
 
-from .conftest import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS, Api
 from .panel_browser import FakeBrowser, spy_uploads, stored, types, wait_rows
 
 MiB = 1024 * 1024

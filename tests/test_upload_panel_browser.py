@@ -27,8 +27,8 @@ from alloy_nb.sandbox import Sandbox, start
 from alloy_nb.widgets._transfer import DIRECT, FALLBACK, RELAYED
 
 from .cdp import Chromium
-from .conftest import WORKSPACE_KEYS, Api
 from .cors_proxy import CorsRefusingProxy
+from .helpers import WORKSPACE_KEYS, Api
 from .lab import Lab, jupyterlab, run_all_cells
 
 pytestmark = pytest.mark.browser

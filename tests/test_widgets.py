@@ -11,7 +11,7 @@ import pytest
 from alloy_nb import Client, FileBrowser, UploadPanel
 from alloy_nb.sandbox import Sandbox
 
-from .conftest import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS, Api
 from .panel_browser import FakeBrowser, wait_rows
 
 
