@@ -99,3 +99,14 @@ class Api:
 
 def random_bytes(n: int = 1024) -> bytes:
     return secrets.token_bytes(n)
+
+
+def cmdline_of(process: Any) -> list[str]:
+    """A psutil process's command line, or [] for one that exited (a zombie not yet reaped
+    by its parent, or gone): scans over other programs' children must not trip on those."""
+    import psutil
+
+    try:
+        return list(process.cmdline())
+    except psutil.Error:
+        return []

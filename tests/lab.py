@@ -25,6 +25,7 @@ import httpx
 import psutil
 
 from .cdp import Chromium
+from .helpers import cmdline_of
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
@@ -64,7 +65,7 @@ class Lab:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             for child in psutil.Process(self.proc.pid).children(recursive=True):
-                if any("ipykernel" in part for part in child.cmdline()):
+                if any("ipykernel" in part for part in cmdline_of(child)):
                     return child
             time.sleep(0.2)
         raise AssertionError("no kernel started")

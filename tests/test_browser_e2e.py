@@ -32,7 +32,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from alloy_nb.sandbox import Sandbox
 
-from .helpers import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS, Api, cmdline_of
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +161,7 @@ def lab(sandbox: Sandbox, alice: Api, tmp_path: Path) -> Iterator[Lab]:
 def kernel_process(lab_proc: subprocess.Popen[bytes], kernel_id: str) -> psutil.Process:
     """The kernel the server started for the session (its connection file names it)."""
     for child in psutil.Process(lab_proc.pid).children(recursive=True):
-        if any(kernel_id in part for part in child.cmdline()):
+        if any(kernel_id in part for part in cmdline_of(child)):
             return child
     raise AssertionError(f"no process for kernel {kernel_id}")
 

@@ -29,6 +29,7 @@ import alloy_nb.sandbox
 from alloy_nb.sandbox._home import health, read_state
 from alloy_nb.sandbox._owner import DataDirInUse, is_owned
 from alloy_nb.sandbox._shared import stop_shared_sandbox
+from tests.helpers import cmdline_of
 from tests.test_cli import start_cli
 
 CONNECT_LINE = re.compile(r"alloy_nb: no ALLOY_API_KEY set; (.*) at (http://127\.0\.0\.1:\d+)")
@@ -61,7 +62,7 @@ def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         for p in leftovers:
             p.kill()
         shutil.rmtree(d, ignore_errors=True)
-        assert not leftovers, f"left running on {d}: {[p.cmdline() for p in leftovers]}"
+        assert not leftovers, f"left running on {d}: {[cmdline_of(p) for p in leftovers]}"
 
 
 def _env() -> dict[str, str]:
@@ -76,7 +77,9 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def _serve_processes(home: Path) -> list[psutil.Process]:
-    return [p for p in _on(home) if "serve" in p.cmdline() and "alloy_nb.sandbox" in p.cmdline()]
+    return [
+        p for p in _on(home) if "serve" in cmdline_of(p) and "alloy_nb.sandbox" in cmdline_of(p)
+    ]
 
 
 def _weed_of(pid: int) -> psutil.Process:
