@@ -49,6 +49,10 @@ def create_app(
         version="2025-09",
         description="Offline, Alloy-compatible File Management API on a real S3 server.",
         generate_unique_id_function=_operation_id,
+        # Swagger/ReDoc pages load their scripts from a public CDN and cannot send a bearer
+        # key: an offline sandbox serves only the JSON schema.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     routers = [
