@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 import alloy_nb.sandbox
+from alloy_nb import Client, _http
 from alloy_nb.sandbox import Sandbox
 
+from .faultproxy import FaultProxy
 from .helpers import WORKSPACE_KEYS, Api
 
 
@@ -55,13 +58,53 @@ def carol(workspace_b: Api) -> Api:
     return workspace_b.new_user()
 
 
+@pytest.fixture
+def direct(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
+    """Alice's client straight to the sandbox: the trusted view for the fault invariants."""
+    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
+        yield c
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Backoff delays the retry loop asked for, instead of waiting them."""
+    recorded: list[float] = []
+    monkeypatch.setattr(_http, "_sleep", recorded.append)
+    return recorded
+
+
+def _proxy_to(url: str) -> Iterator[FaultProxy]:
+    parts = urlsplit(url)
+    proxy = FaultProxy((parts.hostname or "127.0.0.1", parts.port or 80)).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def api_proxy(sandbox: Sandbox) -> Iterator[FaultProxy]:
+    """A fault proxy (tests/faultproxy.py) in front of the sandbox's API."""
+    yield from _proxy_to(sandbox.base_url)
+
+
+@pytest.fixture
+def storage_proxy(sandbox: Sandbox) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the sandbox's storage (clients reach it via faultroutes)."""
+    yield from _proxy_to(sandbox.storage.endpoint_url)
+
+
 # ---- docs/reliability.md: written by the suite when ALLOY_NB_RELIABILITY_REPORT names it ----
 
 REPORT_SECTIONS = {
     "test_attack_matrix": "Isolation",
     "test_isolation": "Isolation",
     "test_bad_input": "Bad input",
-    "test_faults": "Faults",
+    "test_faults_api": "Faults",
+    "test_faults_storage": "Faults",
+    "test_faults_api_storage": "Faults",
+    "test_faults_concurrent": "Faults",
+    "test_faults_sandbox_killed": "Faults",
     "test_retries": "Faults",
     "test_client_bounds": "Faults",
     "test_lifecycle": "Faults",
@@ -96,7 +139,11 @@ MODULE_MARKS = {
     "test_binder": ("notebook", "slow"),
     "test_notebook_safety": ("notebook",),
     "test_no_foreign_account": ("notebook",),
-    "test_faults": ("slow",),
+    "test_faults_api": ("slow",),
+    "test_faults_storage": ("slow",),
+    "test_faults_api_storage": ("slow",),
+    "test_faults_concurrent": ("slow",),
+    "test_faults_sandbox_killed": ("slow",),
     "test_cli": ("slow",),
     "test_lifecycle": ("slow",),
     "test_fuzz_api": ("slow",),
