@@ -34,7 +34,7 @@ def _serve(data_dir: Path, public_s3: str) -> None:
     """weed mini + the sandbox API (presigning for ``public_s3``) until stdin closes; then
     ``data_dir`` is removed."""
     import alloy_nb.sandbox
-    from alloy_nb._constants import SANDBOX_DEFAULT_BUCKET, SANDBOX_DEFAULT_REGION
+    from alloy_nb.sandbox._settings import DEFAULT_BUCKET, DEFAULT_REGION
     from alloy_nb.sandbox._weed import WeedServer
 
     stop = threading.Event()
@@ -46,7 +46,7 @@ def _serve(data_dir: Path, public_s3: str) -> None:
         stop.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    weed = WeedServer(data_dir / "s3", bucket=SANDBOX_DEFAULT_BUCKET, region=SANDBOX_DEFAULT_REGION)
+    weed = WeedServer(data_dir / "s3", bucket=DEFAULT_BUCKET, region=DEFAULT_REGION)
     try:
         weed.start()
         s3 = dataclasses.replace(weed.settings, public_endpoint_url=public_s3)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pluggy
 import pytest
 
 import alloy_nb.sandbox
@@ -185,7 +186,7 @@ def _may_select(markexpr: str, fixed: dict[str, bool]) -> bool:
     free: list[str] = []
 
     def evaluate(assignment: dict[str, bool]) -> bool:
-        def matcher(name: str, /, **kwargs: str) -> bool:
+        def matcher(name: str, /, **kwargs: str | int | bool | None) -> bool:
             if name not in fixed and name not in free:
                 free.append(name)
             return fixed.get(name, assignment.get(name, False))
@@ -221,14 +222,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     outcome = yield
     report = outcome.get_result()
     module = item.module.__name__.rsplit(".", 1)[-1] if hasattr(item, "module") else ""
     section = REPORT_SECTIONS.get(module)
     if section is None or not (report.when == "call" or report.failed):
         return
-    doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines()  # type: ignore[union-attr]
+    doc = (getattr(getattr(item, "function", None), "__doc__", None) or "").strip().splitlines()
     name = item.name.split("[", 1)[0].removeprefix("test_").replace("_", " ")
     params = item.name[len(item.name.split("[", 1)[0]) :].strip("[]")
     case = f"{name} [{params}]" if params else name

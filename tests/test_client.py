@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -156,7 +157,7 @@ def test_upload_many_with_bad_sources(client: Client, tmp_path: Path) -> None:
         p = tmp_path / f"f{i:04d}.txt"
         p.write_bytes(f"file number {i}\n".encode())
         good.append(p)
-    bad: list[object] = [tmp_path / "missing.txt", tmp_path, 42]
+    bad: list[Any] = [tmp_path / "missing.txt", tmp_path, 42]  # 42: not a source at all
     sources = good[:500] + bad + good[500:]
     df = client.upload_many(sources, max_workers=8, progress=False)
     assert len(df) == 1003

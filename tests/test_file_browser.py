@@ -253,10 +253,17 @@ def test_copy_one_row_or_the_selection(stocked: Client) -> None:
     assert browser._clipboard.text == text
 
 
+def display(widget: Any) -> str | None:
+    """A widget's CSS display, read afresh (mypy would keep an attribute chain's narrowing
+    across the clicks that change it)."""
+    shown: str | None = widget.layout.display
+    return shown
+
+
 def test_drive_picker_in_the_sandbox_creates_a_credential_and_sends(stocked: Client) -> None:
     browser = FileBrowser(stocked)
     assert browser.drive.sandbox
-    assert browser.drive.create_button.layout.display is None, "shown"
+    assert display(browser.drive.create_button) is None, "shown"
     assert browser.drive.dropdown.layout.display == "none"
     browser.select(browser.files["s3_key"][:2])
     browser.send_button.click()
@@ -264,9 +271,10 @@ def test_drive_picker_in_the_sandbox_creates_a_credential_and_sends(stocked: Cli
     browser.drive.create_button.click()
     assert browser.status.text == "Created the Google Drive credential “Sandbox Drive”."
     assert browser.drive.dropdown.label == "Sandbox Drive"
-    assert browser.drive.create_button.layout.display == "none"
+    assert display(browser.drive.create_button) == "none"
     browser.send_button.click()
     assert browser.status.text == "Sent 2 files to Google Drive (Sandbox Drive)."
+    assert browser.drive.value is not None, "the new credential is chosen"
     listed = stocked.execute_action("googleDrive", "listFiles", credential_id=browser.drive.value)
     assert sorted(f["name"] for f in listed["result"]["files"]) == sorted(
         browser.selected["filename"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 import alloy_nb.sandbox
 from alloy_nb.sandbox import Sandbox
@@ -144,7 +145,9 @@ def test_a_full_database_is_507_and_health_reports_it(
     Injected with SQLite's page limit on the sandbox's own registry connection; once space
     is back, writes and /health are fine again."""
     with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=[KEY], s3=sandbox.storage) as sb:
-        registry = sb._server.config.app.state.registry  # type: ignore[attr-defined]
+        app = sb._server.config.app
+        assert isinstance(app, FastAPI)
+        registry = app.state.registry
         registry._query("PRAGMA max_page_count = 1")  # as small as it now is
         api = Api(http, sb.base_url, KEY)
         _assert_full_then_recovers(

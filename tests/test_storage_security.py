@@ -30,7 +30,6 @@ import boto3
 import httpx
 import psutil
 import pytest
-import tomllib
 from botocore.config import Config
 
 import alloy_nb.sandbox
@@ -38,6 +37,11 @@ from alloy_nb.sandbox import Sandbox, _owners, _weed
 from alloy_nb.sandbox._owner import DataDirInUse
 from alloy_nb.sandbox._ports import GRPC_OFFSET, candidate_ports, ephemeral_range, free_port_pairs
 from alloy_nb.sandbox._weed import StorageStartError, WeedServer, find_weed
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest itself depends on tomli before 3.11
+    import tomli as tomllib
 
 from .helpers import Api, md5_pair, random_bytes
 
