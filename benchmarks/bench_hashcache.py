@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import shutil
 import statistics
@@ -28,26 +27,7 @@ from pathlib import Path
 
 from alloy_nb import _hashcache, md5_file
 
-MiB = 1024 * 1024
-
-
-def make_file(path: Path, size: int) -> None:
-    block = secrets.token_bytes(MiB)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, MiB)
-            f.write(block[:n])
-            left -= n
-
-
-def timed(fn: Callable[[], object], reps: int) -> list[float]:
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
+from _timing import environment, make_file, print_table, timed
 
 
 def age(*paths: Path) -> None:
@@ -76,10 +56,7 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     rows: list[tuple[str, str, str, str, str]] = []
-    print(
-        f"# environment: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}\n"
-    )
+    print(environment() + "\n")
     with tempfile.TemporaryDirectory(prefix="alloy-bench-hashcache-") as d:
         os.environ["ALLOY_NB_CACHE_DIR"] = str(Path(d) / "cache")
         os.environ.pop("ALLOY_NB_HASH_CACHE", None)
@@ -134,9 +111,7 @@ def main() -> int:
                      f"{plain_s / again_s:.2f}x", ""))  # fmt: skip
         print(f"H2 first {first}; again {again}; 8 threads {threads} in {threads_s:.3f} s")
 
-    print("\n| id | measure | measured | ratio | target |\n|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(rows)
     return 0
 
 

