@@ -59,42 +59,6 @@ def carol(workspace_b: Api) -> Api:
     return workspace_b.new_user()
 
 
-@pytest.fixture
-def direct(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    """Alice's client straight to the sandbox: the trusted view for the fault invariants."""
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Backoff delays the retry loop asked for, instead of waiting them."""
-    recorded: list[float] = []
-    monkeypatch.setattr(_http, "_sleep", recorded.append)
-    return recorded
-
-
-def _proxy_to(url: str) -> Iterator[FaultProxy]:
-    parts = urlsplit(url)
-    proxy = FaultProxy((parts.hostname or "127.0.0.1", parts.port or 80)).start()
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
-
-
-@pytest.fixture
-def api_proxy(sandbox: Sandbox) -> Iterator[FaultProxy]:
-    """A fault proxy (tests/faultproxy.py) in front of the sandbox's API."""
-    yield from _proxy_to(sandbox.base_url)
-
-
-@pytest.fixture
-def storage_proxy(sandbox: Sandbox) -> Iterator[FaultProxy]:
-    """A fault proxy in front of the sandbox's storage (clients reach it via faultroutes)."""
-    yield from _proxy_to(sandbox.storage.endpoint_url)
-
-
 # ---- docs/reliability.md: written by the suite when ALLOY_NB_RELIABILITY_REPORT names it ----
 
 REPORT_SECTIONS = {
@@ -270,3 +234,42 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         lines.append("| " + " | ".join(cells) + " |")
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     Path(target).write_text("\n".join(lines) + "\n")
+
+
+# ---- fault injection (tests/test_faults_*.py) ----
+
+
+@pytest.fixture
+def direct(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
+    """Alice's client straight to the sandbox: the trusted view for the fault invariants."""
+    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
+        yield c
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Backoff delays the retry loop asked for, instead of waiting them."""
+    recorded: list[float] = []
+    monkeypatch.setattr(_http, "_sleep", recorded.append)
+    return recorded
+
+
+def _proxy_to(url: str) -> Iterator[FaultProxy]:
+    parts = urlsplit(url)
+    proxy = FaultProxy((parts.hostname or "127.0.0.1", parts.port or 80)).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def api_proxy(sandbox: Sandbox) -> Iterator[FaultProxy]:
+    """A fault proxy (tests/faultproxy.py) in front of the sandbox's API."""
+    yield from _proxy_to(sandbox.base_url)
+
+
+@pytest.fixture
+def storage_proxy(sandbox: Sandbox) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the sandbox's storage (clients reach it via faultroutes)."""
+    yield from _proxy_to(sandbox.storage.endpoint_url)
