@@ -141,10 +141,12 @@ def test_progress_hooks_report_hashing_and_sending(client: Client) -> None:
     hashed: list[tuple[int, int]] = []
     sent: list[tuple[int, int]] = []
     client.upload(
-        data, filename="p.bin", progress=False,
+        data,
+        filename="p.bin",
+        progress=False,
         on_progress=lambda d, t: sent.append((d, t)),
         on_hash_progress=lambda d, t: hashed.append((d, t)),
-    )  # fmt: skip
+    )
     for seen in (hashed, sent):
         assert seen[-1] == (len(data), len(data))
         assert [d for d, _ in seen] == sorted(d for d, _ in seen)
@@ -221,8 +223,9 @@ def test_bytes_changed_between_hash_and_put_is_an_integrity_error(
             p.write_bytes(random_bytes(100_000))  # same size, other bytes
 
     http = httpx.Client(event_hooks={"response": [rewrite_after_request]})
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id,
-                http_client=http) as c:  # fmt: skip
+    with Client(
+        WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id, http_client=http
+    ) as c:
         with pytest.raises(alloy_nb.IntegrityError, match=r"moving\.bin") as e:
             c.upload(p, progress=False)
         assert e.value.filename == "moving.bin"

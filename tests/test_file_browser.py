@@ -187,8 +187,14 @@ def test_actions_disable_buttons_and_show_progress_while_they_run(stocked: Clien
     browser.status.message.observe(lambda ch: seen.append(("kind", browser.status.kind)), "value")
     browser.status.progress.observe(lambda ch: seen.append(("progress", ch["new"])), "value")
     browser.refresh_button.click()
-    assert seen == [("disabled", True), ("icon", "spinner spin"), ("kind", "busy"),
-                    ("disabled", False), ("icon", "refresh"), ("kind", "info")]  # fmt: skip
+    assert seen == [
+        ("disabled", True),
+        ("icon", "spinner spin"),
+        ("kind", "busy"),
+        ("disabled", False),
+        ("icon", "refresh"),
+        ("kind", "info"),
+    ]
     seen.clear()
     browser.select(browser.files["s3_key"][:3])
     browser.delete_button.click()
@@ -285,8 +291,12 @@ def test_drive_picker_names_and_the_hint_for_the_real_api() -> None:
     picker = DrivePicker(sandbox=False)
     assert NONE_YET in picker.hint.value
     assert picker.create_button.layout.display == "none"
-    creds = pd.DataFrame({"credential_id": ["a" * 24, "b" * 24, "c" * 24],
-                          "name": ["Team drive", "Team drive", None]})  # fmt: skip
+    creds = pd.DataFrame(
+        {
+            "credential_id": ["a" * 24, "b" * 24, "c" * 24],
+            "name": ["Team drive", "Team drive", None],
+        }
+    )
     picker.load(creds)
     labels = [label for label, _ in picker.dropdown.options]
     assert labels == ["Team drive (…aaaaaa)", "Team drive (…bbbbbb)", "unnamed (…cccccc)"]
