@@ -8,7 +8,7 @@ import platform
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 MiB = 1024 * 1024
@@ -78,8 +78,16 @@ class Peak:
         return self.peak - self.base
 
 
-def print_table(rows: Sequence[Sequence[str]]) -> None:
-    """The rows as the Markdown table run_all.py reads (``| id | measure | ... |``)."""
-    print("\n" + "\n".join(HEADER))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+class Table:
+    """Result rows, printed as the Markdown table run_all.py reads (``| id | measure | ...``)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str, str]] = []
+
+    def add(self, id_: str, measure: str, measured: str, ratio: str, target: str) -> None:
+        self.rows.append((id_, measure, measured, ratio, target))
+
+    def print(self) -> None:
+        print("\n" + "\n".join(HEADER))
+        for row in self.rows:
+            print("| " + " | ".join(row) + " |")

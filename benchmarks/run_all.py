@@ -68,8 +68,12 @@ def merged(old: list[str], new: list[str]) -> list[str]:
 
 def environment(outputs: list[str], kept: str | None = None) -> str:
     """The most detailed ``# environment`` line printed (some also name the storage)."""
-    lines = [line.lstrip("# ") for text in outputs for line in text.splitlines()
-             if line.startswith("# environment")]  # fmt: skip
+    lines = [
+        line.lstrip("# ")
+        for text in outputs
+        for line in text.splitlines()
+        if line.startswith("# environment")
+    ]
     return max([*lines, kept or ""], key=len) or "environment: unknown"
 
 
