@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -34,37 +31,10 @@ import alloy_nb.sandbox  # noqa: E402
 from tests.cdp import Chromium  # noqa: E402
 from tests.lab import jupyterlab, run_all_cells  # noqa: E402
 
-MB, MiB = 1000 * 1000, 1024 * 1024
+from _timing import MiB, Peak, make_file  # noqa: E402
+
+MB = 1000 * 1000
 KEY = "bench-panel-key"
-
-
-def make_file(path: Path, size: int) -> Path:
-    block = secrets.token_bytes(MiB)
-    with open(path, "wb") as f:
-        for start in range(0, size, MiB):
-            f.write(block[: min(MiB, size - start)])
-    return path
-
-
-class Peak:
-    """Peak of ``sample()`` while active (sampled every 50 ms on a thread)."""
-
-    def __init__(self, sample: Any) -> None:
-        self.sample, self.base = sample, sample()
-        self.peak, self._stop = self.base, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self.sample())
-
-    def __enter__(self) -> Peak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def drop(

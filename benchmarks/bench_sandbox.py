@@ -31,6 +31,8 @@ from botocore.config import Config
 
 import alloy_nb.sandbox
 
+from _timing import no_alloy_env
+
 KEY = "bench-key"
 CONCURRENCY = 50
 
@@ -125,9 +127,7 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def main() -> int:
-    # Benchmarks never reach a real account, whatever the shell exports: no ALLOY_* at all.
-    for name in [n for n in os.environ if n.startswith("ALLOY_")]:
-        del os.environ[name]
+    no_alloy_env()
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=100_000)
     ap.add_argument("--requests", type=int, default=2000)

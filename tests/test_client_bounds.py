@@ -35,13 +35,6 @@ SECRET = "sk-live-never-in-locals-7f3a9c"  # a made-up key to look for
 MIB = 1024**2
 
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-    monkeypatch.setattr(_http, "_sleep", recorded.append)
-    return recorded
-
-
 def mock_client(handler: Callable[[httpx.Request], httpx.Response], **kw: Any) -> Client:
     http = httpx.Client(transport=httpx.MockTransport(handler))
     return Client(SECRET, base_url="https://alloy.test", http_client=http, **kw)

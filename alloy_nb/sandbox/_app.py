@@ -88,11 +88,14 @@ def _describe(app: FastAPI) -> dict[str, Any]:
     a bearer key and the version header."""
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes)  # fmt: skip
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
     schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
-        "type": "http", "scheme": "bearer", "description": "Authorization: Bearer API_KEY",
-    }  # fmt: skip
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Authorization: Bearer API_KEY",
+    }
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
