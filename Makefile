@@ -37,9 +37,10 @@ NO_ALLOY := env $(addprefix -u ,$(filter ALLOY_%,$(.VARIABLES)))
 FAST := not browser and not notebook and not slow and not node
 PYTEST_ARGS ?=
 
+# ruff also reads the notebooks (unused imports, undefined names); mypy cannot.
 lint: setup
-	$(BIN)/ruff check $(LINTED)
-	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/ruff check $(LINTED) notebooks
+	$(BIN)/ruff format --check $(LINTED) notebooks
 
 # mypy --strict on alloy_nb; tests and benchmarks under the lighter config in pyproject.
 typecheck: setup

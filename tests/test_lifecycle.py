@@ -117,7 +117,8 @@ def test_every_listening_port_is_outside_the_ephemeral_range(tmp_path: Path) -> 
     lo, hi = ephemeral_range()
     for _ in range(3):  # each start picks its API port afresh
         with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=[KEY]) as sb:
-            assert sb.weed is not None and sb.weed.pid is not None
+            assert sb.weed is not None
+            assert sb.weed.pid is not None
             api_port = int(sb.base_url.rsplit(":", 1)[1])
             weed_ports = {
                 c.laddr.port

@@ -144,7 +144,8 @@ def listening(pid: int) -> tuple[set[tuple[str, int]], set[str]]:
         for c in p.net_connections(kind="inet")
         if c.status == psutil.CONN_LISTEN
     }
-    unix = {c.laddr for p in procs for c in p.net_connections(kind="unix") if c.laddr}
+    # psutil gives a unix socket's laddr as its path (a str), typed as the inet tuple.
+    unix = {str(c.laddr) for p in procs for c in p.net_connections(kind="unix") if c.laddr}
     return tcp, unix
 
 
