@@ -9,9 +9,11 @@ import httpx
 import pytest
 
 import alloy_nb.sandbox
+from alloy_nb import Client
 from alloy_nb.sandbox import Sandbox
 
 from .helpers import WORKSPACE_KEYS, Api
+from .lab import running_labs
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +55,13 @@ def bob(workspace_a: Api) -> Api:
 def carol(workspace_b: Api) -> Api:
     """A fresh user in workspace B."""
     return workspace_b.new_user()
+
+
+@pytest.fixture
+def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
+    """An alloy_nb Client as alice (the panels' tests hand it to UploadPanel/FileBrowser)."""
+    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
+        yield c
 
 
 # ---- docs/reliability.md: written by the suite when ALLOY_NB_RELIABILITY_REPORT names it ----
@@ -177,6 +186,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
+    if report.failed:  # what JupyterLab said, for failures in a real-browser test
+        for lab in running_labs():
+            report.sections.append((f"JupyterLab log tail ({lab.base})", lab.log_tail()))
     module = item.module.__name__.rsplit(".", 1)[-1] if hasattr(item, "module") else ""
     section = REPORT_SECTIONS.get(module)
     if section is None or not (report.when == "call" or report.failed):

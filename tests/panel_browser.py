@@ -20,6 +20,8 @@ import httpx
 from alloy_nb import Client, UploadPanel
 
 FINISHED = ("done", "already stored", "failed")
+MiB = 1024 * 1024
+CHUNK = 2 * MiB  # a chunk size the tests send (the kernel takes any size the browser picks)
 
 
 class FakeBrowser:

@@ -23,17 +23,7 @@ from alloy_nb.sandbox import Sandbox, start
 from alloy_nb.widgets._relay import CHANGED, RELAY_CHUNK, Spool
 from alloy_nb.widgets._transfer import FALLBACK, NO_FALLBACK
 
-from .helpers import WORKSPACE_KEYS, Api
-from .panel_browser import FakeBrowser, spy_uploads, stored, types, wait_rows
-
-MiB = 1024 * 1024
-CHUNK = 2 * MiB
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
+from .panel_browser import CHUNK, FakeBrowser, MiB, spy_uploads, stored, types, wait_rows
 
 
 def test_storage_unreachable_from_the_browser_falls_back_to_the_relay(client: Client) -> None:
