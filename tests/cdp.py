@@ -31,11 +31,18 @@ import websocket
 from .procs import spawn, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = (
-    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-sync"
-    " --disable-background-networking --disable-component-update --remote-debugging-port=0"
-    " --window-size=1200,1000"
-).split()
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--remote-debugging-port=0",
+    "--window-size=1200,1000",
+]
 START_SECONDS = 30
 
 
