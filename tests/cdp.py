@@ -40,6 +40,8 @@ ARGS = [
     "--disable-sync",
     "--disable-background-networking",
     "--disable-component-update",
+    "--disable-breakpad",  # no crash handler process, nothing written to ~/.config
+    "--disable-crash-reporter",
     "--remote-debugging-port=0",
     "--window-size=1200,1000",
 ]

@@ -24,7 +24,8 @@ DARK, LIGHT = "JupyterLab Dark", "JupyterLab Light"
 def playwright_chromium() -> Iterator[Browser]:
     """A Playwright ``Browser`` on a fresh headless Chromium; both stopped on exit."""
     with Chromium(page=False) as chrome, sync_playwright() as pw:
-        browser = pw.chromium.connect_over_cdp(chrome.endpoint)
+        # is_local: same machine, so files are handed to the browser by path (no 50 MB limit).
+        browser = pw.chromium.connect_over_cdp(chrome.endpoint, is_local=True)
         try:
             yield browser
         finally:
