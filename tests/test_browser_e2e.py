@@ -23,7 +23,7 @@ import pytest
 
 from alloy_nb.sandbox import Sandbox
 
-from .helpers import WORKSPACE_KEYS, Api, screenshots_dir
+from .helpers import ROOT, WORKSPACE_KEYS, Api, screenshots_dir
 from .lab import Lab, jupyterlab
 from .playwright_lab import kernel_idle, open_and_run, playwright_chromium
 
@@ -100,8 +100,9 @@ def test_200_mb_through_the_upload_panel_in_a_real_browser(
         browser_panel.locator("button[title='Refresh']").click()
         browser_panel.get_by_text("survey-export.bin", exact=True).wait_for(timeout=30_000)
         assert "200.0 MB" in browser_panel.inner_text()
-        # Not file-browser.png: that one is test_file_browser_e2e.py's (README, docs/).
-        browser_panel.screenshot(path=str(shots / "file-browser-after-upload.png"))
+        # Only in build/: docs/file-browser.png is test_file_browser_e2e.py's (README).
+        after_upload = ROOT / "build" / "screenshots" / "file-browser-after-upload.png"
+        browser_panel.screenshot(path=str(after_upload))
 
     growth = (peak[0] - base_rss) / MiB
     print(
