@@ -9,11 +9,9 @@ import httpx
 import pytest
 
 import alloy_nb.sandbox
-from alloy_nb import Client
 from alloy_nb.sandbox import Sandbox
 
 from .helpers import WORKSPACE_KEYS, Api
-from .lab import running_labs
 
 
 @pytest.fixture(scope="session")
@@ -58,10 +56,20 @@ def carol(workspace_b: Api) -> Api:
 
 
 @pytest.fixture
-def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
+def client(sandbox: Sandbox, alice: Api) -> Iterator[alloy_nb.Client]:
     """An alloy_nb Client as alice (the panels' tests hand it to UploadPanel/FileBrowser)."""
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
+    with alloy_nb.Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
         yield c
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A failure while a JupyterLab runs (a real-browser test) ends with what its log says."""
+    if report.failed:
+        from .lab import running_labs  # the browser harness, only once something failed
+
+        for lab in running_labs():
+            report.sections.append((f"JupyterLab log tail ({lab.base})", lab.log_tail()))
 
 
 # ---- docs/reliability.md: written by the suite when ALLOY_NB_RELIABILITY_REPORT names it ----
@@ -186,9 +194,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
-    if report.failed:  # what JupyterLab said, for failures in a real-browser test
-        for lab in running_labs():
-            report.sections.append((f"JupyterLab log tail ({lab.base})", lab.log_tail()))
     module = item.module.__name__.rsplit(".", 1)[-1] if hasattr(item, "module") else ""
     section = REPORT_SECTIONS.get(module)
     if section is None or not (report.when == "call" or report.failed):
