@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -86,7 +86,8 @@ def short_url_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
 
 def url_expiry(url: str) -> float:
     query = parse_qs(urlsplit(url).query)
-    signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
+    signed = signed.replace(tzinfo=timezone.utc)
     return signed.timestamp() + int(query["X-Amz-Expires"][0])
 
 
