@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 import psutil
@@ -93,7 +94,7 @@ class Lab:
 
     def url_of(self, name: str) -> str:
         # `reset`: a fresh workspace, so notebooks earlier tests opened are not reopened.
-        return f"{self.base}/lab/tree/{name}?reset&token={self.token}"
+        return f"{self.base}/lab/tree/{quote(name)}?reset&token={self.token}"
 
     def api(self, method: str, path: str, timeout: float = 60, **kw: Any) -> httpx.Response:
         headers = {"Authorization": f"token {self.token}"}
@@ -128,9 +129,12 @@ class Lab:
             self.api("DELETE", f"/api/sessions/{session['id']}")
         self.kernel_ids.clear()
 
-    def log_tail(self, chars: int = 4000) -> str:
+    def log_tail(self, size: int = 4000) -> str:
+        """The last ``size`` bytes of JupyterLab's log (server and kernels' stderr)."""
         try:
-            return self.log_path.read_text(errors="replace")[-chars:]
+            with self.log_path.open("rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - size))
+                return log.read().decode(errors="replace")
         except OSError as e:
             return f"(no log: {e})"
 

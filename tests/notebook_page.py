@@ -17,13 +17,17 @@ from typing import Any
 Evaluate = Callable[[str], Any]
 LogTail = Callable[[], str]
 
+# An open dialog as "dialog: <its text>", or null.
+_DIALOG = """(document.querySelector('.jp-Dialog')
+  ? 'dialog: ' + document.querySelector('.jp-Dialog').innerText.replace(/\\s+/g, ' ').slice(0, 300)
+  : null)"""
 # One word (or a dialog's text) for where the page is; "ready" once the notebook at `path`
 # is current, loaded, and its kernel connected and idle.
 _STATE = """((path) => {
   const app = window.jupyterapp;
   if (!app) return 'JupyterLab loading';
-  const dialog = document.querySelector('.jp-Dialog');
-  if (dialog) return 'dialog: ' + dialog.innerText.replace(/\\s+/g, ' ').slice(0, 300);
+  const dialog = __DIALOG__;
+  if (dialog) return dialog;
   const panel = app.shell.currentWidget;
   if (!panel || !panel.sessionContext || !panel.context) return 'no notebook open';
   if (panel.context.path !== path) return 'showing ' + panel.context.path;
@@ -33,7 +37,7 @@ _STATE = """((path) => {
   if (!kernel) return 'no kernel';
   if (kernel.connectionStatus !== 'connected') return 'kernel ' + kernel.connectionStatus;
   return kernel.status === 'idle' ? 'ready' : 'kernel ' + kernel.status;
-})(__PATH__)"""
+})(__PATH__)""".replace("__DIALOG__", _DIALOG)
 # The command behind Run > Run All Cells; its promise settles once every cell has run.
 _RUN = """(() => {
   window.__alloyRunAll = 'running';
@@ -42,7 +46,7 @@ _RUN = """(() => {
     (e) => { window.__alloyRunAll = 'failed: run-all-cells: ' + e; });
   return true;
 })()"""
-_RUN_STATE = "window.__alloyRunAll"
+_RUN_STATE = f"{_DIALOG} || window.__alloyRunAll"
 _ERRORS = """[...document.querySelectorAll(
   '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
   .map((e) => e.innerText).join('\\n').slice(-3000)"""
