@@ -62,9 +62,11 @@ check: lint typecheck unit
 reliability: setup
 	$(NO_ALLOY) ALLOY_NB_RELIABILITY_REPORT=docs/reliability.md $(BIN)/pytest tests -m reliability
 
-# The real-browser test, saving its screenshots into docs/ (make test keeps them in build/).
+# The real-browser tests whose screenshots docs/ shows, saving them there (make test keeps
+# them in build/screenshots/).
 screenshots: setup
-	$(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser_e2e.py
+	$(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest -p no:cacheprovider \
+	    tests/test_browser_e2e.py tests/test_file_browser_e2e.py
 
 # Opt-in: a real Alloy account (ALLOY_API_KEY, optionally ALLOY_BASE_URL / ALLOY_USER_ID).
 # tests/test_live.py works only on files under a fresh per-run name prefix and deletes only

@@ -59,6 +59,23 @@ def carol(workspace_b: Api) -> Api:
     return workspace_b.new_user()
 
 
+@pytest.fixture
+def client(sandbox: Sandbox, alice: Api) -> Iterator[alloy_nb.Client]:
+    """An alloy_nb Client as alice (the panels' tests hand it to UploadPanel/FileBrowser)."""
+    with alloy_nb.Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
+        yield c
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A failure while a JupyterLab runs (a real-browser test) ends with what its log says."""
+    if report.failed:
+        from .lab import running_labs  # the browser harness, only once something failed
+
+        for lab in running_labs():
+            report.sections.append((f"JupyterLab log tail ({lab.base})", lab.log_tail()))
+
+
 # ---- docs/reliability.md: written by the suite when ALLOY_NB_RELIABILITY_REPORT names it ----
 
 REPORT_SECTIONS = {

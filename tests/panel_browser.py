@@ -20,6 +20,8 @@ import httpx
 from alloy_nb import Client, UploadPanel
 
 FINISHED = ("done", "already stored", "failed")
+MiB = 1024 * 1024
+CHUNK = 2 * MiB  # a chunk size the tests send (the kernel takes any size the browser picks)
 
 
 class FakeBrowser:
@@ -31,7 +33,7 @@ class FakeBrowser:
         self.chunk_bytes = 0  # file bytes this "browser" sent to the kernel
         self._inbox: dict[str, queue.Queue[dict[str, Any]]] = defaultdict(queue.Queue)
         self._lock = threading.Lock()
-        panel.send = self._receive  # type: ignore[method-assign]
+        panel.send = self._receive
 
     def _receive(self, content: dict[str, Any], buffers: Any = None) -> None:
         with self._lock:

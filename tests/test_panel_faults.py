@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,17 +23,7 @@ from alloy_nb.sandbox import Sandbox, start
 from alloy_nb.widgets._relay import CHANGED, RELAY_CHUNK, Spool
 from alloy_nb.widgets._transfer import FALLBACK, NO_FALLBACK
 
-from .helpers import WORKSPACE_KEYS, Api
-from .panel_browser import FakeBrowser, spy_uploads, stored, types, wait_rows
-
-MiB = 1024 * 1024
-CHUNK = 2 * MiB
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
+from .panel_browser import CHUNK, FakeBrowser, MiB, spy_uploads, stored, types, wait_rows
 
 
 def test_storage_unreachable_from_the_browser_falls_back_to_the_relay(client: Client) -> None:
@@ -96,7 +86,8 @@ def short_url_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
 
 def url_expiry(url: str) -> float:
     query = parse_qs(urlsplit(url).query)
-    signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
+    signed = signed.replace(tzinfo=timezone.utc)
     return signed.timestamp() + int(query["X-Amz-Expires"][0])
 
 

@@ -8,27 +8,16 @@ import hashlib
 import json
 import secrets
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from alloy_nb import Client, UploadPanel
-from alloy_nb.sandbox import Sandbox
 from alloy_nb.widgets._relay import RELAY_CHUNK
 from alloy_nb.widgets._transfer import DIRECT, RELAYED
 
-from .helpers import WORKSPACE_KEYS, Api
-from .panel_browser import FakeBrowser, spy_uploads, stored, types, wait_rows
-
-MiB = 1024 * 1024
-CHUNK = 2 * MiB
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
+from .helpers import WORKSPACE_KEYS
+from .panel_browser import CHUNK, FakeBrowser, MiB, spy_uploads, stored, types, wait_rows
 
 
 def test_dropped_file_goes_straight_to_storage_and_is_confirmed(client: Client) -> None:
