@@ -61,7 +61,7 @@ def carol(workspace_b: Api) -> Api:
 
 @pytest.fixture
 def client(sandbox: Sandbox, alice: Api) -> Iterator[alloy_nb.Client]:
-    """An alloy_nb Client as alice (the panels' tests hand it to UploadPanel/FileBrowser)."""
+    """An alloy_nb Client as alice in workspace A."""
     with alloy_nb.Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
         yield c
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,8 @@ import pytest
 import alloy_nb
 import alloy_nb.sandbox
 from alloy_nb import Client
-from alloy_nb.sandbox import Sandbox
 
-from .helpers import WORKSPACE_KEYS, Api, random_bytes
+from .helpers import Api, random_bytes
 
 EXECUTE = "/connectors/googleDrive/actions/{}/execute"
 
@@ -33,12 +31,6 @@ def drive_files(api: Api, cred: str) -> list[dict[str, Any]]:
     assert r.status_code == 200, r.text
     files: list[dict[str, Any]] = r.json()["result"]["files"]
     return files
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
 
 
 def test_upload_then_drive_holds_the_same_bytes(client: Client, alice: Api, tmp_path: Path) -> None:

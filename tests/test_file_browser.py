@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import secrets
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,9 @@ from alloy_nb.sandbox import Sandbox
 from alloy_nb.widgets._drive_picker import NONE_YET, DrivePicker
 from alloy_nb.widgets._plain import SANDBOX_HINT
 
-from .helpers import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS
 
 TECHNICAL = re.compile(r"[A-Z][a-zA-Z]+(Error|Exception)\b|Errno")
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
 
 
 @pytest.fixture
