@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .faultplan import PASS, Fault, Seen, canned
+from .ports import listener
 
 
 class FaultProxy:
@@ -45,7 +46,7 @@ class FaultProxy:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sockets: set[socket.socket] = set()
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = listener()
         self._listener.settimeout(self.POLL)
         self.port: int = self._listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"

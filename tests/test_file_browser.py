@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from alloy_nb.widgets._drive_picker import NONE_YET, DrivePicker
 from alloy_nb.widgets._plain import SANDBOX_HINT
 
 from .helpers import WORKSPACE_KEYS
+from .ports import refused_port
 
 TECHNICAL = re.compile(r"[A-Z][a-zA-Z]+(Error|Exception)\b|Errno")
 
@@ -209,10 +209,8 @@ def test_bad_key_shows_only_the_plain_error(sandbox: Sandbox) -> None:
 
 
 def test_unreachable_api_is_plain_words() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    browser = FileBrowser(Client("k", base_url=f"http://127.0.0.1:{port}", max_retries=0))
+    with refused_port() as port:
+        browser = FileBrowser(Client("k", base_url=f"http://127.0.0.1:{port}", max_retries=0))
     assert browser.status.text == (
         f"Could not reach the Alloy API at 127.0.0.1:{port}: nothing is listening there. "
         f"{SANDBOX_HINT}"

@@ -19,14 +19,20 @@ from pathlib import Path
 import pytest
 
 from .guard import scrub_alloy_environment
+from .ports import http_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class Recorder(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[str] = []
+    requests: list[str]
+
+    @classmethod
+    def start(cls) -> Recorder:
+        server = http_server(_Handler, cls)
+        assert isinstance(server, Recorder)
+        server.requests = []
+        return server
 
     @property
     def url(self) -> str:
@@ -53,7 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
-    server = Recorder()
+    server = Recorder.start()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server

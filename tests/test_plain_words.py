@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import re
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from alloy_nb.widgets._common import explain, plain_error
 from alloy_nb.widgets._plain import SANDBOX_HINT
 
 from .helpers import WORKSPACE_KEYS, Api
+from .ports import listener, refused_port
 
 TECHNICAL = re.compile(r"[A-Z][a-zA-Z]+(Error|Exception)\b|Errno|Traceback|\[-?\d+\]")
 
@@ -45,19 +45,15 @@ def mocked(handler: Callable[[httpx.Request], httpx.Response]) -> Client:
 
 
 @pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+def closed_port() -> Iterator[int]:
+    with refused_port() as port:
+        yield port
 
 
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that accepts connections and never answers."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(8)
+    with listener(8) as s:
         yield s.getsockname()[1]
 
 

@@ -44,6 +44,7 @@ else:  # pytest itself depends on tomli before 3.11
     import tomli as tomllib
 
 from .helpers import Api, md5_pair, random_bytes
+from .ports import http_server
 
 KEY = "storage-security-key"
 EVIL = "http://evil.example:8080"
@@ -500,7 +501,7 @@ def other_origin() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    server = http_server(Page)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
