@@ -19,12 +19,14 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, cast
 
 import httpx
 
+from alloy_nb._client import Client
 from alloy_nb._exceptions import IntegrityError
+from alloy_nb._models import UploadTicket
 
 # Chunk size and window the browser is told to use: 3 x 8 MiB in flight keeps the websocket
 # busy and bounds what waits in the kernel's queue (its RSS); chunks stay under Jupyter's
@@ -210,3 +212,26 @@ def put_as_it_arrives(
     response = http.put(url, content=_arriving(spool), headers=headers)
     response.read()
     return response
+
+
+def relay_put(
+    http: httpx.Client, client: Client, ticket: UploadTicket, name: str, mime: str,
+    spool: Spool, on_progress: Callable[[int], None],
+) -> None:  # fmt: skip
+    """Store the relayed file: :func:`put_as_it_arrives`, and if that PUT fails for another
+    reason than BadDigest (a reset, an expired URL), ``Client.upload`` of the whole spool
+    once every byte is here (retries, renewal). Raises :class:`RelayError` (``CHANGED``)."""
+    try:  # storage checks the bytes against the browser's MD5 as they stream past
+        response = put_as_it_arrives(http, ticket.presigned_url, ticket.md5_base64, mime, spool)
+        failed = "" if response.is_success else response.text
+    except httpx.HTTPError as e:
+        failed = str(e)
+    if "BadDigest" in failed:
+        raise RelayError(CHANGED)
+    if failed:
+        spool.wait_for(spool.size)
+        on_progress(0)
+        client.upload(
+            cast(BinaryIO, spool.reader()), filename=name, mime_type=mime, progress=False,
+            on_progress=lambda done, _total: on_progress(done),
+        )  # fmt: skip
