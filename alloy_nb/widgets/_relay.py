@@ -135,6 +135,16 @@ class Spool:
                 return self._file.readinto(buffer)
             return os.preadv(self._fd, [buffer], position)
 
+    def pread(self, n: int, position: int) -> bytes:
+        """Up to ``n`` bytes from ``position``, straight into a new bytes object."""
+        with self._io_lock:
+            if self._closed:
+                raise RelayError(self._error or "the relay is closed")
+            if not hasattr(os, "pread"):
+                self._file.seek(position)
+                return self._file.read(n)
+            return os.pread(self._fd, n, position)
+
     def reader(self) -> SpoolReader:
         return SpoolReader(self)
 
@@ -191,13 +201,14 @@ class SpoolReader(io.RawIOBase):
 
 def _arriving(spool: Spool) -> Iterator[bytes]:
     """The spool's bytes in order, each piece yielded as soon as it has arrived."""
-    buffer = bytearray(PUT_PIECE)
-    view, position = memoryview(buffer), 0
+    position = 0
     while position < spool.size:
         arrived = spool.wait_for(position + 1)
-        n = spool.pread_into(view[: min(len(buffer), arrived - position)], position)
-        position += n
-        yield bytes(view[:n])
+        piece = spool.pread(min(PUT_PIECE, arrived - position), position)
+        if not piece:
+            raise RelayError("the spool ended before the file did")
+        position += len(piece)
+        yield piece
 
 
 def put_as_it_arrives(
