@@ -59,7 +59,8 @@ def test_url_expiry_is_read_from_the_url(url: str, now: float, expired: bool | N
 @pytest.mark.parametrize(
     ("readable", "alloy_says", "expired", "renewed", "transfer", "step"),
     [
-        (False, "", True, False, "auto", "changed"),
+        (False, "new", True, False, "auto", "changed"),
+        (False, "existing", False, False, "auto", "stored"),
         (True, "existing", True, False, "auto", "stored"),
         (True, "new", True, False, "auto", "renew"),
         (True, "new", True, False, "direct", "renew"),
@@ -73,7 +74,7 @@ def test_next_step_after_an_unreadable_answer(
     readable: bool, alloy_says: str, expired: bool | None, renewed: bool, transfer: str,
     step: str,
 ) -> None:  # fmt: skip
-    """Changed, stored, renew once, then relay (auto) or refuse (direct), in that order."""
+    """Stored, changed, renew once, then relay (auto) or refuse (direct), in that order."""
     assert next_step(readable=readable, alloy_says=alloy_says, expired=expired,
                      renewed=renewed, transfer=transfer) == step  # fmt: skip
 
@@ -143,14 +144,18 @@ def test_unreadable_answer_and_unreadable_file_means_it_changed(client: Client) 
     panel.close()
 
 
-def test_unreadable_answer_to_a_put_that_landed_is_done(client: Client) -> None:
-    """The PUT stored the file but its answer was unreadable: "done", direct, no relay."""
+@pytest.mark.parametrize("readable", [True, False], ids=["file unchanged", "file changed since"])
+def test_unreadable_answer_to_a_put_that_landed_is_done(client: Client, readable: bool) -> None:
+    """The PUT landed, only its answer was unreadable: "done", direct, no relay.
+
+    Even if the file changed since: storage checked the stored bytes against the browser's MD5.
+    """
     panel = UploadPanel(client)
     browser = FakeBrowser(panel)
     data = secrets.token_bytes(100_000)
     file_id, msg = hashed(browser, "landed.bin", data)
     assert put(browser, msg, data).status_code == 200
-    browser.message({"type": "put-result", "id": file_id, "status": 0, "readable": True})
+    browser.message({"type": "put-result", "id": file_id, "status": 0, "readable": readable})
     [row] = wait_rows(panel, 1)
     assert (row["stage"], row["note"], row["error"]) == ("done", DIRECT, "")
     assert types(browser, file_id) == ["put", "finished"]

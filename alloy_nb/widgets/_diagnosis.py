@@ -5,9 +5,10 @@ storage, but also for any answer that lacks CORS headers: storage that leaves th
 error answers turns an expired URL (403) or a changed file (400 BadDigest) into the same
 status 0. So before falling back to the relay, the kernel asks what it can find out:
 
+* Alloy now says ``existing``: the PUT did land (only its answer was unreadable), and
+  storage checked it against the browser's MD5, so it is the file as hashed;
 * the browser could no longer read the file (browsers refuse to read a ``File`` whose file
   changed on disk after it was chosen): the file changed, say so, store nothing;
-* Alloy now says ``existing``: the PUT did land (only its answer was unreadable);
 * the URL is past its ``X-Amz-Date`` + ``X-Amz-Expires``: renew it once, PUT directly again;
 * otherwise the browser really cannot reach storage: relay (``transfer="auto"``) or fail.
 
@@ -56,10 +57,10 @@ def next_step(
     *, readable: bool, alloy_says: str, expired: bool | None, renewed: bool, transfer: str
 ) -> Step:
     """The step after an unreadable PUT answer (see the module docstring), in that order."""
-    if not readable:
-        return "changed"
     if alloy_says == "existing":
         return "stored"
+    if not readable:
+        return "changed"
     if expired and not renewed:
         return "renew"
     return "relay" if transfer == "auto" else "refuse"

@@ -201,20 +201,16 @@ class Transfers:
         """A PUT without a readable answer: relay only if storage is really out of reach."""
         assert f.md5 is not None
         assert f.ticket is not None
-        ticket = None
-        if readable:
-            ticket = self.client.request_upload(f.name, f.mime, f.md5.hex)
+        ticket = self.client.request_upload(f.name, f.mime, f.md5.hex)
         step = next_step(
-            readable=readable, alloy_says=ticket.type if ticket else "", renewed=f.renewed,
+            readable=readable, alloy_says=ticket.type, renewed=f.renewed,
             expired=url_expired(f.ticket.presigned_url), transfer=self.transfer,
         )  # fmt: skip
         if step == "changed":
             self._fail(f, CHANGED)
         elif step == "stored":
-            assert ticket is not None
             self._done(f, ticket, "new")
         elif step == "renew":
-            assert ticket is not None
             self._renew(f, ticket)
         elif step == "relay":
             f.ticket = ticket  # a fresh URL for the relay's PUT
