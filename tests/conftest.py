@@ -93,6 +93,8 @@ REPORT_SECTIONS = {
     "test_hardening": "Faults",
     "test_overload": "Faults",
     "test_panel_faults": "Faults",
+    "test_panel_diagnosis": "Faults",
+    "test_upload_panel_browser_errors": "Faults",
     "test_contract": "Storage contract",
     "test_storage_security": "Storage security",
     "test_names": "Fuzzing (hypothesis)",

@@ -10,17 +10,19 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from alloy_nb import Client, UploadPanel
 from alloy_nb.sandbox import Sandbox, start
-from alloy_nb.widgets._relay import CHANGED, RELAY_CHUNK, Spool
+from alloy_nb.widgets._relay import CHANGED, RELAY_CHUNK, Spool, relay_put
 from alloy_nb.widgets._transfer import FALLBACK, NO_FALLBACK
 
 from .panel_browser import CHUNK, FakeBrowser, MiB, spy_uploads, stored, types, wait_rows
@@ -232,24 +234,26 @@ def test_relay_put_refused_goes_through_the_client_once_all_bytes_are_in(
 ) -> None:
     """The relay's streamed PUT meets an expired URL: Client.upload PUTs the spool again.
 
-    (It asks for a fresh URL), and the row still ends "done".
+    (It asks for a fresh URL) once every chunk has arrived; the file is stored whole.
     """
     client = Client("short-url-key", base_url=short_url_sandbox.base_url)
     uploads = spy_uploads(client)
-    panel = UploadPanel(client)
-    browser = FakeBrowser(panel)
     data = secrets.token_bytes(RELAY_CHUNK + 5)
-    file_id = browser.add("late-relay.bin", len(data))
-    browser.message({"type": "hashed", "id": file_id, "md5": hashlib.md5(data).hexdigest()})
-    put = browser.next(file_id)
-    time.sleep(max(0.0, url_expiry(put["url"]) + 1.5 - time.time()))  # let it expire
-    browser.message({"type": "put-result", "id": file_id, "status": 0})
-    relay = browser.next(file_id)
-    browser.relay(file_id, data, relay["chunk"], relay["window"], "forward")
-    assert browser.next(file_id)["type"] == "finished"
-    [row] = wait_rows(panel, 1)
-    assert (row["stage"], row["note"], row["error"]) == ("done", FALLBACK, "")
+    md5 = hashlib.md5(data).hexdigest()
+    ticket = client.request_upload("late-relay.bin", "application/octet-stream", md5)
+    time.sleep(max(0.0, url_expiry(ticket.presigned_url) + 1.5 - time.time()))  # let it expire
+    spool = Spool(len(data), md5)
+    arrive = threading.Thread(target=lambda: [spool.write(o, memoryview(data[o:o + CHUNK]))
+                                              for o in range(0, len(data), CHUNK)])  # fmt: skip
+    progress: list[int] = []
+    with httpx.Client(timeout=30) as http:
+        arrive.start()
+        relay_put(http, client, ticket, "late-relay.bin", "application/octet-stream", spool,
+                  progress.append)  # fmt: skip
+    arrive.join(10)
+    spool.close()
     assert [u["filename"] for u in uploads] == ["late-relay.bin"]
+    assert progress[0] == 0
+    assert progress[-1] == len(data)
     assert stored(client, "late-relay.bin", data)
-    panel.close()
     client.close()

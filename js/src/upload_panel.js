@@ -3,7 +3,7 @@
 // kernel in acknowledged chunks). A few files are handled at once, each with its own row.
 import { Mailbox } from "./mailbox.js";
 import { md5OfFile } from "./md5.js";
-import { putFile } from "./put.js";
+import { putFile, stillReadable } from "./put.js";
 import { relayFile } from "./relay.js";
 import { draw, layout } from "./view.js";
 
@@ -34,7 +34,8 @@ function render({ model, el: root }) {
       if (msg.type === "put") {
         const headers = { "Content-Type": msg.mime, "Content-MD5": msg.md5 };
         const { status, body } = await putFile(msg.url, file, headers, reporter(id, "uploading"));
-        model.send({ type: "put-result", id, status, body });
+        const readable = status === 0 ? await stillReadable(file) : true;
+        model.send({ type: "put-result", id, status, body, readable });
       } else if (msg.type === "relay") {
         await relayFile(model, id, file, msg, box, () => {});
       }
@@ -51,7 +52,7 @@ function render({ model, el: root }) {
     try {
       await transfer(file, id, box);
     } catch (e) {
-      model.send({ type: "browser-error", id, error: String((e && e.message) || e) });
+      model.send({ type: "browser-error", id, error: String((e && e.message) || e), kind: e && e.name });
     } finally {
       boxes.delete(id);
     }

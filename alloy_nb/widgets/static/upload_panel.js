@@ -456,6 +456,15 @@ function putFile(url, file, headers, onProgress) {
     xhr.send(file);
   });
 }
+async function stillReadable(file) {
+  try {
+    await file.slice(0, 1).arrayBuffer();
+    await file.slice(Math.max(0, file.size - 1)).arrayBuffer();
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
 
 // src/relay.js
 function relayFile(model, id, file, { chunk, window: window2 }, mailbox, onProgress) {
@@ -577,7 +586,8 @@ function render({ model, el: root }) {
       if (msg.type === "put") {
         const headers = { "Content-Type": msg.mime, "Content-MD5": msg.md5 };
         const { status, body } = await putFile(msg.url, file, headers, reporter(id, "uploading"));
-        model.send({ type: "put-result", id, status, body });
+        const readable = status === 0 ? await stillReadable(file) : true;
+        model.send({ type: "put-result", id, status, body, readable });
       } else if (msg.type === "relay") {
         await relayFile(model, id, file, msg, box, () => {
         });
@@ -594,7 +604,7 @@ function render({ model, el: root }) {
     try {
       await transfer(file, id, box);
     } catch (e) {
-      model.send({ type: "browser-error", id, error: String(e && e.message || e) });
+      model.send({ type: "browser-error", id, error: String(e && e.message || e), kind: e && e.name });
     } finally {
       boxes.delete(id);
     }
