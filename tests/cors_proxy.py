@@ -15,6 +15,8 @@ import asyncio
 import threading
 from dataclasses import dataclass, field
 
+from .ports import listener
+
 REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
@@ -56,7 +58,7 @@ class CorsRefusingProxy:
         def run() -> None:
             loop = self._loop = asyncio.new_event_loop()
             server = loop.run_until_complete(
-                asyncio.start_server(self._serve, "127.0.0.1", 0, limit=1 << 20)
+                asyncio.start_server(self._serve, sock=listener(), limit=1 << 20)
             )
             self.port = server.sockets[0].getsockname()[1]
             ready.set()
