@@ -46,8 +46,10 @@ def drop(
     """
     if heap is not None:
         chrome.call("Performance.enable")
-    row = (f"document.querySelectorAll('.alloy-upload-panel')[{panel}]"
-           f".querySelector('.alloy-row[data-name=\"{path.name}\"]')")  # fmt: skip
+    row = (
+        f"document.querySelectorAll('.alloy-upload-panel')[{panel}]"
+        f".querySelector('.alloy-row[data-name=\"{path.name}\"]')"
+    )
     finished = f"{row} && ['{stage}', 'failed'].includes({row}.dataset.stage)"
     started = time.monotonic()
     chrome.set_files(".alloy-file-input", [path], nth=panel)
@@ -61,8 +63,9 @@ def drop(
     return seconds
 
 
-def measure(chrome: Chromium, kernel: psutil.Process, base_url: str, tmp: Path,
-            size: int, big_size: int) -> dict[str, float]:  # fmt: skip
+def measure(
+    chrome: Chromium, kernel: psutil.Process, base_url: str, tmp: Path, size: int, big_size: int
+) -> dict[str, float]:
     """Every P6 figure, in one browser session."""
     rss = lambda: kernel.memory_info().rss  # noqa: E731
     with Peak(rss) as direct_rss:
@@ -80,11 +83,15 @@ def measure(chrome: Chromium, kernel: psutil.Process, base_url: str, tmp: Path,
     heap: list[float] = []
     big = drop(chrome, 0, make_file(tmp / "one-gigabyte.bin", big_size), "done", heap)
     return {
-        "direct": size / direct / MB, "relay": size / relay / MB, "client": size / kernel_side / MB,
+        "direct": size / direct / MB,
+        "relay": size / relay / MB,
+        "client": size / kernel_side / MB,
         "direct_rss": (direct_rss.peak - direct_rss.base) / MiB,
         "relay_rss": (relay_rss.peak - relay_rss.base) / MiB,
-        "again": again, "big": big_size / big / MB, "heap": max(heap) / MiB,
-    }  # fmt: skip
+        "again": again,
+        "big": big_size / big / MB,
+        "heap": max(heap) / MiB,
+    }
 
 
 def main() -> int:
@@ -93,8 +100,11 @@ def main() -> int:
     parser.add_argument("--big-mb", type=int, default=1000)
     args = parser.parse_args()
     size, big_size = args.size_mb * MB, args.big_mb * MB
-    cells = ["import alloy_nb\nclient = alloy_nb.connect()", "alloy_nb.UploadPanel(client)",
-             "alloy_nb.UploadPanel(client, transfer='relay')"]  # fmt: skip
+    cells = [
+        "import alloy_nb\nclient = alloy_nb.connect()",
+        "alloy_nb.UploadPanel(client)",
+        "alloy_nb.UploadPanel(client, transfer='relay')",
+    ]
     with (
         tempfile.TemporaryDirectory(prefix="bench-panel-") as d,
         alloy_nb.sandbox.start(api_keys=[KEY]) as sb,

@@ -84,11 +84,18 @@ class FakeBrowser:
                     continue
                 self.puts += 1
                 r = self.http.put(
-                    msg["url"], content=data if put_data is None else put_data,
+                    msg["url"],
+                    content=data if put_data is None else put_data,
                     headers={"Content-Type": msg["mime"], "Content-MD5": msg["md5"]},
-                )  # fmt: skip
-                self.message({"type": "put-result", "id": file_id, "status": r.status_code,
-                              "body": r.text[:4000]})  # fmt: skip
+                )
+                self.message(
+                    {
+                        "type": "put-result",
+                        "id": file_id,
+                        "status": r.status_code,
+                        "body": r.text[:4000],
+                    }
+                )
             elif msg["type"] == "relay":
                 self.relay(file_id, data, msg["chunk"], msg["window"], order)
 
@@ -99,8 +106,9 @@ class FakeBrowser:
             for offset in reversed(batch) if order == "reverse" else batch:
                 piece = data[offset : offset + chunk]
                 self.chunk_bytes += len(piece)
-                self.message({"type": "chunk", "id": file_id, "offset": offset},
-                             [memoryview(piece)])  # fmt: skip
+                self.message(
+                    {"type": "chunk", "id": file_id, "offset": offset}, [memoryview(piece)]
+                )
             for _ in batch:
                 msg = self.next(file_id)
                 if msg["type"] != "ack":  # the kernel ended the file early

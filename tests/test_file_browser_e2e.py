@@ -29,18 +29,30 @@ expect.set_options(timeout=60_000)  # a shared 2-core machine: kernels start slo
 
 KEY_ENV = "ALLOY_NB_E2E_KEY"
 FILES = [
-    ("survey-2024-q1.csv", 48_213), ("survey-2024-q2.csv", 51_877),
-    ("survey-2024-q3.csv", 50_002), ("survey-2024-q4.csv", 53_410),
-    ("field-notes-berlin.pdf", 1_284_112), ("field-notes-lisbon.pdf", 998_301),
+    ("survey-2024-q1.csv", 48_213),
+    ("survey-2024-q2.csv", 51_877),
+    ("survey-2024-q3.csv", 50_002),
+    ("survey-2024-q4.csv", 53_410),
+    ("field-notes-berlin.pdf", 1_284_112),
+    ("field-notes-lisbon.pdf", 998_301),
     ("customer-churn-model-v3-final-reviewed-by-the-analytics-team.parquet", 2_340_032),
-    ("lab-results-batch-07.xlsx", 220_144), ("lab-results-batch-08.xlsx", 231_980),
-    ("interview-transcripts.zip", 1_718_592), ("readme.md", 2_048),
-    ("sensor-log-2024-06-01.jsonl", 645_728), ("team-photo.jpg", 411_520),
+    ("lab-results-batch-07.xlsx", 220_144),
+    ("lab-results-batch-08.xlsx", 231_980),
+    ("interview-transcripts.zip", 1_718_592),
+    ("readme.md", 2_048),
+    ("sensor-log-2024-06-01.jsonl", 645_728),
+    ("team-photo.jpg", 411_520),
     ("budget-forecast.xlsx", 88_064),
-]  # fmt: skip
+]
 READABLE = 4.5  # WCAG AA for normal text
-OUR_TEXT = [".alloy-fb-cells span", ".alloy-fb-count", ".alloy-status span", ".alloy-hint",
-            ".alloy-fb-bar .widget-label", ".alloy-fb-table .widget-label"]  # fmt: skip
+OUR_TEXT = [
+    ".alloy-fb-cells span",
+    ".alloy-fb-count",
+    ".alloy-status span",
+    ".alloy-hint",
+    ".alloy-fb-bar .widget-label",
+    ".alloy-fb-table .widget-label",
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +77,17 @@ def page(lab: Lab, chromium: Browser) -> Iterator[Page]:
     lab.shut_down_kernels()
 
 
-def browser_cell(base_url: str, user_id: str | None = None, key: str = f"os.environ['{KEY_ENV}']",
-                 page_size: int = 25) -> str:  # fmt: skip
+def browser_cell(
+    base_url: str,
+    user_id: str | None = None,
+    key: str = f"os.environ['{KEY_ENV}']",
+    page_size: int = 25,
+) -> str:
     user = f", user_id={user_id!r}" if user_id else ""
-    return (f"import os\nimport alloy_nb\nclient = alloy_nb.Client({key}, base_url={base_url!r}"
-            f"{user})\nalloy_nb.FileBrowser(client, page_size={page_size})")  # fmt: skip
+    return (
+        f"import os\nimport alloy_nb\nclient = alloy_nb.Client({key}, base_url={base_url!r}"
+        f"{user})\nalloy_nb.FileBrowser(client, page_size={page_size})"
+    )
 
 
 def data_rows(panel: Locator) -> Locator:
@@ -169,8 +187,11 @@ def test_plain_words_when_unreachable_and_with_a_bad_key(
     lab: Lab, page: Page, sandbox: Sandbox
 ) -> None:
     port = free_port()  # nothing listens there
-    lab.open("errors.ipynb", browser_cell(f"http://127.0.0.1:{port}"),
-             browser_cell(sandbox.base_url, key="'not-a-valid-key'"))  # fmt: skip
+    lab.open(
+        "errors.ipynb",
+        browser_cell(f"http://127.0.0.1:{port}"),
+        browser_cell(sandbox.base_url, key="'not-a-valid-key'"),
+    )
     open_and_run(page, lab, "errors.ipynb")
     unreachable, bad_key = (page.locator(".alloy-file-browser").nth(i) for i in range(2))
     expect(unreachable.locator(".alloy-status[data-kind='error']")).to_have_text(

@@ -23,8 +23,10 @@ from alloy_nb.widgets._transfer import DIRECT, FALLBACK, NO_FALLBACK
 from .helpers import WORKSPACE_KEYS, Api
 from .panel_browser import FakeBrowser, stored, types, wait_rows
 
-V4 = ("https://s3.example/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20260101T000000Z"
-      "&X-Amz-Expires=600&X-Amz-Signature=ab")  # fmt: skip
+V4 = (
+    "https://s3.example/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20260101T000000Z"
+    "&X-Amz-Expires=600&X-Amz-Signature=ab"
+)
 V4_SIGNED = 1767225600.0  # 2026-01-01T00:00:00Z
 
 
@@ -71,12 +73,24 @@ def test_url_expiry_is_read_from_the_url(url: str, now: float, expired: bool | N
     ],
 )
 def test_next_step_after_an_unreadable_answer(
-    readable: bool, alloy_says: str, expired: bool | None, renewed: bool, transfer: str,
+    readable: bool,
+    alloy_says: str,
+    expired: bool | None,
+    renewed: bool,
+    transfer: str,
     step: str,
-) -> None:  # fmt: skip
+) -> None:
     """Stored, changed, renew once, then relay (auto) or refuse (direct), in that order."""
-    assert next_step(readable=readable, alloy_says=alloy_says, expired=expired,
-                     renewed=renewed, transfer=transfer) == step  # fmt: skip
+    assert (
+        next_step(
+            readable=readable,
+            alloy_says=alloy_says,
+            expired=expired,
+            renewed=renewed,
+            transfer=transfer,
+        )
+        == step
+    )
 
 
 def test_storage_error_bodies_and_read_errors_in_plain_words() -> None:

@@ -103,15 +103,21 @@ def test_expired_url_is_renewed_once(short_url_sandbox: Sandbox) -> None:
     browser.message({"type": "hashed", "id": file_id, "md5": hashlib.md5(data).hexdigest()})
     first = browser.next(file_id)
     time.sleep(max(0.0, url_expiry(first["url"]) + 1.5 - time.time()))  # let it expire
-    expired = browser.http.put(first["url"], content=data, headers={
-        "Content-Type": first["mime"], "Content-MD5": first["md5"]})  # fmt: skip
+    expired = browser.http.put(
+        first["url"],
+        content=data,
+        headers={"Content-Type": first["mime"], "Content-MD5": first["md5"]},
+    )
     assert (expired.status_code, "expired" in expired.text.lower()) == (403, True), expired.text
     browser.message({"type": "put-result", "id": file_id, "status": 403, "body": expired.text})
     renewed = browser.next(file_id)
     assert renewed["type"] == "put"
     assert renewed["url"] != first["url"]
-    r = browser.http.put(renewed["url"], content=data, headers={
-        "Content-Type": renewed["mime"], "Content-MD5": renewed["md5"]})  # fmt: skip
+    r = browser.http.put(
+        renewed["url"],
+        content=data,
+        headers={"Content-Type": renewed["mime"], "Content-MD5": renewed["md5"]},
+    )
     browser.message({"type": "put-result", "id": file_id, "status": r.status_code, "body": ""})
     assert browser.next(file_id)["type"] == "finished"
     [row] = wait_rows(panel, 1)
@@ -151,8 +157,10 @@ def test_chunk_sent_twice_fails_the_row(client: Client) -> None:
     browser.message({"type": "hashed", "id": file_id, "md5": hashlib.md5(data).hexdigest()})
     browser.next(file_id)
     for _ in range(2):
-        browser.message({"type": "chunk", "id": file_id, "offset": RELAY_CHUNK},
-                        [memoryview(data)[RELAY_CHUNK : 2 * RELAY_CHUNK]])  # fmt: skip
+        browser.message(
+            {"type": "chunk", "id": file_id, "offset": RELAY_CHUNK},
+            [memoryview(data)[RELAY_CHUNK : 2 * RELAY_CHUNK]],
+        )
     [row] = wait_rows(panel, 1)
     assert (row["stage"], "sent twice" in row["error"]) == ("failed", True)
     panel.close()
@@ -166,8 +174,9 @@ def test_file_over_five_gib_fails_before_anything_moves(client: Client) -> None:
     assert browser.next(file_id)["type"] == "finished"
     [row] = panel.rows
     assert (row["stage"], row["error"]) == (
-        "failed", "6.4 GB is over the 5 GiB one upload can carry"
-    )  # fmt: skip
+        "failed",
+        "6.4 GB is over the 5 GiB one upload can carry",
+    )
     panel.close()
 
 
@@ -177,8 +186,9 @@ def test_upload_errors_show_in_plain_words(sandbox: Sandbox) -> None:
     FakeBrowser(panel).drop("x.bin", b"some bytes")
     [row] = wait_rows(panel, 1)
     assert (row["stage"], row["error"]) == (
-        "failed", "The API key was refused: check ALLOY_API_KEY."
-    )  # fmt: skip
+        "failed",
+        "The API key was refused: check ALLOY_API_KEY.",
+    )
     assert panel.results["error"].tolist() == [row["error"]]
     panel.close()
 
@@ -218,8 +228,12 @@ def test_killed_kernel_mid_relay_leaves_nothing_in_tmp(tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp)}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_KERNEL], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_KERNEL],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == b"half-way"
     fds = [os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")]
@@ -243,13 +257,23 @@ def test_relay_put_refused_goes_through_the_client_once_all_bytes_are_in(
     ticket = client.request_upload("late-relay.bin", "application/octet-stream", md5)
     time.sleep(max(0.0, url_expiry(ticket.presigned_url) + 1.5 - time.time()))  # let it expire
     spool = Spool(len(data), md5)
-    arrive = threading.Thread(target=lambda: [spool.write(o, memoryview(data[o:o + CHUNK]))
-                                              for o in range(0, len(data), CHUNK)])  # fmt: skip
+    arrive = threading.Thread(
+        target=lambda: [
+            spool.write(o, memoryview(data[o : o + CHUNK])) for o in range(0, len(data), CHUNK)
+        ]
+    )
     progress: list[int] = []
     with httpx.Client(timeout=30) as http:
         arrive.start()
-        relay_put(http, client, ticket, "late-relay.bin", "application/octet-stream", spool,
-                  progress.append)  # fmt: skip
+        relay_put(
+            http,
+            client,
+            ticket,
+            "late-relay.bin",
+            "application/octet-stream",
+            spool,
+            progress.append,
+        )
     arrive.join(10)
     spool.close()
     assert [u["filename"] for u in uploads] == ["late-relay.bin"]

@@ -65,8 +65,10 @@ class Env:
     files: Path
 
     def row(self, storage: str, name: str) -> str:
-        return (f"document.querySelectorAll('.alloy-upload-panel')[{STORAGES.index(storage)}]"
-                f".querySelector('.alloy-row[data-name=\"{name}\"]')")  # fmt: skip
+        return (
+            f"document.querySelectorAll('.alloy-upload-panel')[{STORAGES.index(storage)}]"
+            f".querySelector('.alloy-row[data-name=\"{name}\"]')"
+        )
 
     def drop(self, storage: str, path: Path) -> None:
         self.chrome.set_files(".alloy-file-input", [path], nth=STORAGES.index(storage))
@@ -74,8 +76,9 @@ class Env:
     def wait_end(self, storage: str, name: str, timeout: float = 120) -> tuple[str, str]:
         """The row's stage and detail text once it is done or failed."""
         row = self.row(storage, name)
-        self.chrome.wait_for(f"{row} && ['done', 'failed'].includes({row}.dataset.stage)",
-                             timeout=timeout)  # fmt: skip
+        self.chrome.wait_for(
+            f"{row} && ['done', 'failed'].includes({row}.dataset.stage)", timeout=timeout
+        )
         stage = str(self.chrome.evaluate(f"{row}.dataset.stage"))
         cells = ".alloy-error, .alloy-detail"
         return stage, str(self.chrome.evaluate(f"{row}.querySelector('{cells}').innerText"))
@@ -93,15 +96,20 @@ def env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         for mode in STORAGES:
             proxy = CorsRefusingProxy(storage.hostname or "", storage.port or 80, mode=mode)
             proxies.append(proxy.start())
-            s3 = dataclasses.replace(sandbox.storage, public_endpoint_url=proxy.url,
-                                     bucket=f"{mode}-" + secrets.token_hex(4))  # fmt: skip
+            s3 = dataclasses.replace(
+                sandbox.storage,
+                public_endpoint_url=proxy.url,
+                bucket=f"{mode}-" + secrets.token_hex(4),
+            )
             side = start(api_keys=[KEYS[mode]], s3=s3, url_ttl=URL_TTL)
             sandboxes.append(side)
             apply_bucket_cors(s3)  # the rule weed's own sandbox bucket gets
             user = Api(http, side.base_url, KEYS[mode]).new_user()
             sides[mode] = Side(user, proxy)
-            cells.append(f"alloy_nb.UploadPanel(alloy_nb.Client({KEYS[mode]!r}, "
-                         f"base_url={side.base_url!r}, user_id={user.user_id!r}))")  # fmt: skip
+            cells.append(
+                f"alloy_nb.UploadPanel(alloy_nb.Client({KEYS[mode]!r}, "
+                f"base_url={side.base_url!r}, user_id={user.user_id!r}))"
+            )
         with jupyterlab(base / "lab", cells, {}) as lab:
             chrome = Chromium()
             run_all_cells(chrome, lab, wait_for=".alloy-upload-panel")

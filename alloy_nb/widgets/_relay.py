@@ -226,9 +226,14 @@ def put_as_it_arrives(
 
 
 def relay_put(
-    http: httpx.Client, client: Client, ticket: UploadTicket, name: str, mime: str,
-    spool: Spool, on_progress: Callable[[int], None],
-) -> None:  # fmt: skip
+    http: httpx.Client,
+    client: Client,
+    ticket: UploadTicket,
+    name: str,
+    mime: str,
+    spool: Spool,
+    on_progress: Callable[[int], None],
+) -> None:
     """Store the relayed file: :func:`put_as_it_arrives`, and if that PUT fails for another
     reason than BadDigest (a reset, an expired URL), ``Client.upload`` of the whole spool
     once every byte is here (retries, renewal). Raises :class:`RelayError` (``CHANGED``)."""
@@ -243,6 +248,9 @@ def relay_put(
         spool.wait_for(spool.size)
         on_progress(0)
         client.upload(
-            cast(BinaryIO, spool.reader()), filename=name, mime_type=mime, progress=False,
+            cast(BinaryIO, spool.reader()),
+            filename=name,
+            mime_type=mime,
+            progress=False,
             on_progress=lambda done, _total: on_progress(done),
-        )  # fmt: skip
+        )

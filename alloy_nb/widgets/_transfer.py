@@ -91,8 +91,9 @@ class Transfers:
         file_id, size = str(content["id"]), int(content.get("size", -1))
         name = str(content.get("name") or "upload").replace("\\", "/").rsplit("/", 1)[-1]
         mime = str(content.get("mime") or "") or guess_mime_type(name)
-        f = BrowserFile(file_id, name, size, mime, self.rows.new(name, size, "hashing"),
-                        time.monotonic())  # fmt: skip
+        f = BrowserFile(
+            file_id, name, size, mime, self.rows.new(name, size, "hashing"), time.monotonic()
+        )
         with self._lock:
             self._files[file_id] = f
         if size < 0:
@@ -173,8 +174,8 @@ class Transfers:
     def _send_put(self, f: BrowserFile, ticket: UploadTicket) -> None:
         f.ticket, f.put_pending = ticket, True
         self.rows.set(f.row, stage="uploading", done=0, note=DIRECT)
-        self.send({"type": "put", "id": f.id, "url": ticket.presigned_url,
-                   "md5": ticket.md5_base64, "mime": f.mime})  # fmt: skip
+        put = {"type": "put", "id": f.id, "url": ticket.presigned_url}
+        self.send(put | {"md5": ticket.md5_base64, "mime": f.mime})
 
     def _after_put(self, f: BrowserFile, status: int, body: str, readable: bool) -> None:
         assert f.md5 is not None
@@ -203,9 +204,12 @@ class Transfers:
         assert f.ticket is not None
         ticket = self.client.request_upload(f.name, f.mime, f.md5.hex)
         step = next_step(
-            readable=readable, alloy_says=ticket.type, renewed=f.renewed,
-            expired=url_expired(f.ticket.presigned_url), transfer=self.transfer,
-        )  # fmt: skip
+            readable=readable,
+            alloy_says=ticket.type,
+            renewed=f.renewed,
+            expired=url_expired(f.ticket.presigned_url),
+            transfer=self.transfer,
+        )
         if step == "changed":
             self._fail(f, CHANGED)
         elif step == "stored":
@@ -224,9 +228,12 @@ class Transfers:
         spool = f.spool = Spool(f.size, f.md5.hex)
         self.rows.set(f.row, stage="sending", done=0, note=note)
         self.send({"type": "relay", "id": f.id, "chunk": RELAY_CHUNK, "window": RELAY_WINDOW})
+
+        def progress(done: int) -> None:
+            self.rows.progress(f.row, done, "uploading")
+
         try:
-            relay_put(self.http, self.client, f.ticket, f.name, f.mime, spool,
-                      lambda done: self.rows.progress(f.row, done, "uploading"))  # fmt: skip
+            relay_put(self.http, self.client, f.ticket, f.name, f.mime, spool, progress)
         finally:
             spool.close()
         self._confirm(f)
@@ -254,10 +261,15 @@ class Transfers:
     def _done(self, f: BrowserFile, ticket: UploadTicket, kind: str) -> None:
         assert f.md5 is not None
         result = UploadResult(
-            s3_key=ticket.s3_key, filename=f.name, type="new" if kind == "new" else "existing",
-            size=f.size, md5_hex=f.md5.hex, md5_base64=f.md5.base64, mime_type=f.mime,
+            s3_key=ticket.s3_key,
+            filename=f.name,
+            type="new" if kind == "new" else "existing",
+            size=f.size,
+            md5_hex=f.md5.hex,
+            md5_base64=f.md5.base64,
+            mime_type=f.mime,
             seconds=round(time.monotonic() - f.started, 6),
-        )  # fmt: skip
+        )
         stage = "done" if kind == "new" else "already stored"
         if self._end(f):
             note = f.row["note"] if kind == "new" else STORED
