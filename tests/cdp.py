@@ -28,6 +28,8 @@ from typing import Any
 
 import websocket
 
+from alloy_nb.sandbox._ports import listen_socket
+
 from .procs import spawn, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -42,10 +44,19 @@ ARGS = [
     "--disable-component-update",
     "--disable-breakpad",  # no crash handler process, nothing written to ~/.config
     "--disable-crash-reporter",
-    "--remote-debugging-port=0",
     "--window-size=1200,1000",
 ]
 START_SECONDS = 30
+
+
+def devtools_port() -> int:
+    """A free port outside the ephemeral range (port 0 would let Chromium take one inside).
+
+    Chromium binds it itself, so it is released first; only another outside-range bind,
+    random like this one, could take it in between.
+    """
+    with listen_socket("127.0.0.1") as s:
+        return int(s.getsockname()[1])
 
 
 class CDPError(RuntimeError):
@@ -70,7 +81,13 @@ class Chromium:
     def __init__(self, *, page: bool = True) -> None:
         self._profile = Path(tempfile.mkdtemp(prefix="alloy-test-chromium-"))
         self.proc = spawn(
-            [CHROMIUM, *ARGS, f"--user-data-dir={self._profile}", "about:blank"],
+            [
+                CHROMIUM,
+                *ARGS,
+                f"--remote-debugging-port={devtools_port()}",
+                f"--user-data-dir={self._profile}",
+                "about:blank",
+            ],
             on_owner_death=signal.SIGKILL,
         )
         self._id = 0
