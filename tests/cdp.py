@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import websocket
 
 from alloy_nb.sandbox._ports import listen_socket
@@ -80,11 +81,12 @@ class Chromium:
 
     def __init__(self, *, page: bool = True) -> None:
         self._profile = Path(tempfile.mkdtemp(prefix="alloy-test-chromium-"))
+        port = devtools_port()
         self.proc = spawn(
             [
                 CHROMIUM,
                 *ARGS,
-                f"--remote-debugging-port={devtools_port()}",
+                f"--remote-debugging-port={port}",
                 f"--user-data-dir={self._profile}",
                 "about:blank",
             ],
@@ -95,16 +97,7 @@ class Chromium:
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._ws: websocket.WebSocket | None = None
         try:
-            port_file = self._profile / "DevToolsActivePort"
-            deadline = time.monotonic() + START_SECONDS
-            while not port_file.exists() or len(port_file.read_text().split()) < 2:
-                if self.proc.poll() is not None:
-                    raise CDPError(f"chromium exited with {self.proc.returncode} at start")
-                if time.monotonic() > deadline:
-                    raise CDPError(f"chromium did not open DevTools within {START_SECONDS} s")
-                time.sleep(0.05)  # the poll interval for the file Chromium writes
-            port, path = port_file.read_text().split()[:2]
-            self.endpoint = f"ws://127.0.0.1:{port}{path}"
+            self.endpoint = self._wait_for_devtools(port)
             self._ws = websocket.create_connection(self.endpoint, timeout=300)
             if page:
                 target = self.call("Target.createTarget", url="about:blank")["targetId"]
@@ -113,6 +106,27 @@ class Chromium:
         except BaseException:
             self.close()
             raise
+
+    def _wait_for_devtools(self, port: int) -> str:
+        """The browser's DevTools websocket URL, once it answers on ``port``.
+
+        Chromium writes DevToolsActivePort only for ``--remote-debugging-port=0``; with a
+        chosen port its /json/version endpoint is the one place to learn the URL.
+        """
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            if self.proc.poll() is not None:
+                raise CDPError(f"chromium exited with {self.proc.returncode} at start")
+            try:
+                version = httpx.get(f"http://127.0.0.1:{port}/json/version", timeout=2)
+                return str(version.json()["webSocketDebuggerUrl"])
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            if time.monotonic() > deadline:
+                raise CDPError(
+                    f"chromium did not open DevTools on port {port} in {START_SECONDS} s"
+                )
+            time.sleep(0.05)  # poll interval while Chromium starts
 
     def __enter__(self) -> Chromium:
         return self
