@@ -129,7 +129,7 @@ def test_kernel_paths_and_globs(client: Client, tmp_path: Path) -> None:
     assert sorted(r["name"] for r in rows) == ["part-0.csv", "part-1.csv", "part-2.csv"]
     assert {r["stage"] for r in rows} == {"done"}
     browser.message({"type": "paths", "pattern": str(tmp_path / "*.parquet")})
-    assert "No file matches" in panel.message
+    assert panel.message.startswith("Nothing matches")
     panel.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import threading
 from collections.abc import Callable
@@ -19,7 +18,8 @@ from alloy_nb._client import Client
 from alloy_nb._frames import UPLOAD_DTYPES, typed_frame
 from alloy_nb._models import UploadResult
 from alloy_nb.widgets._common import default_client, plain_error
-from alloy_nb.widgets._rows import STAGES, Row, Rows
+from alloy_nb.widgets._paths import find_paths
+from alloy_nb.widgets._rows import STAGES, Row, Rows, Summary
 from alloy_nb.widgets._transfer import TRANSFERS, Transfers
 
 __all__ = ["STAGES", "TRANSFERS", "UploadPanel"]
@@ -62,6 +62,8 @@ class UploadPanel(anywidget.AnyWidget):
     _css = Path(__file__).parent / "panels.css"
     rows = traitlets.List(traitlets.Dict()).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
+    # The last batch's outcome: text, done, stored, failed, bytes, seconds ({} while running).
+    summary = traitlets.Dict().tag(sync=True)
     parallel = traitlets.Int(3).tag(sync=True)
 
     def __init__(
@@ -79,7 +81,7 @@ class UploadPanel(anywidget.AnyWidget):
         super().__init__(parallel=parallel)
         self._client = client if client is not None else default_client()
         self._lock = threading.RLock()
-        self._rows = Rows(self._publish)
+        self._rows = Rows(self._publish, self._summarize)
         self._results: list[dict[str, Any]] = []
         self._callbacks: list[Callable[[UploadResult], None]] = []
         # Each dropped file in flight may hold a thread (the relay waits for its bytes).
@@ -121,23 +123,24 @@ class UploadPanel(anywidget.AnyWidget):
         self._callbacks.append(callback)
 
     def upload_paths(self, pattern: str) -> list[str]:
-        """Upload files on the kernel's filesystem matching a path or glob; returns them."""
-        pattern = os.path.expanduser(pattern.strip())
-        matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
-        if not matches:
-            self._say(f"No file matches {pattern!r} on the kernel's filesystem.")
-            return []
-        self._say("")
-        for p in matches:
+        """Upload the files a path, folder or glob names on the kernel; returns them.
+
+        A folder uploads the regular files under it (hidden ones left out); the panel
+        says how many ("12 files from data/"), or plainly that nothing matched.
+        """
+        found = find_paths(pattern)
+        self._say(found.message)
+        for p in found.files:
             row = self._rows.new(os.path.basename(p), os.path.getsize(p), "hashing")
             self._pool.submit(self._upload_path, Path(p), row)
-        return matches
+        return found.files
 
     def reset(self) -> None:
         """Forget finished rows and results (uploads in flight keep their rows)."""
         with self._lock:
             self._results.clear()
         self.message = ""
+        self.summary = {}
         self._rows.drop_finished()
 
     def close(self) -> None:
@@ -156,7 +159,10 @@ class UploadPanel(anywidget.AnyWidget):
         try:
             if kind == "chunk":  # the hot path of the relay
                 self._transfers.chunk(content, buffers)
-            elif kind in self._handlers:
+                return
+            if kind == "add":  # tells the browser this kernel still holds the panel
+                self._to_browser({"type": "added", "file": str(content.get("id"))})
+            if kind in self._handlers:
                 self._handlers[kind](content)
         except Exception as e:  # broad on purpose: shown in the panel, never a silent traceback
             self._say(plain_error(e))
@@ -199,6 +205,14 @@ class UploadPanel(anywidget.AnyWidget):
 
     def _publish(self, rows: list[Row]) -> None:
         self.rows = rows
+
+    def _summarize(self, summary: Summary | None) -> None:
+        if summary is None:
+            self.summary = {}
+            return
+        self.summary = {"text": summary.text, "done": summary.done, "stored": summary.stored,
+                        "failed": summary.failed, "bytes": summary.sent,
+                        "seconds": round(summary.seconds, 3)}  # fmt: skip
 
     def _say(self, message: str) -> None:
         self.message = message
