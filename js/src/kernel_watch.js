@@ -4,7 +4,9 @@
 // - ipywidgets marks every model's comm dead when the kernel restarts ("comm_live_update";
 //   it is only ever set true when the model is made, so any update means dead);
 // - the comm was closed (the widget was closed on the kernel, or the kernel went away);
-// - the notebook's session has no kernel any more, or a different one, or a dead one.
+// - the notebook's session restarts its kernel, has none any more, or a different one;
+// - asked before files are sent (confirm), the kernel does not list the panel's comm: a
+//   restart by another client (the REST API, another tab) reaches this page no other way.
 export function watchKernel(model, onGone) {
   let gone = "";
   const mark = (why) => { if (!gone) { gone = why; onGone(why); } };
@@ -16,8 +18,10 @@ export function watchKernel(model, onGone) {
   const manager = model.widget_manager;
   const session = manager && manager.context && manager.context.sessionContext;
   const kernelAtStart = currentKernel(manager);
+  // "starting" is a new kernel process: one restarted by another client (the REST API, a
+  // second tab) reaches this page only as the new process saying it is starting.
   const onStatus = (_ctx, status) => {
-    if (status === "restarting" || status === "autorestarting") mark("restarted");
+    if (["restarting", "autorestarting", "starting"].includes(status)) mark("restarted");
     else if (status === "dead") mark("shut down");
   };
   const onKernel = () => mark("changed");
@@ -34,6 +38,22 @@ export function watchKernel(model, onGone) {
         const kernel = currentKernel(manager);
         if (!kernel || kernel.isDisposed || kernel.status === "dead") mark("shut down");
         else if (kernelAtStart && kernel !== kernelAtStart) mark("changed");
+      }
+      return gone;
+    },
+    // Resolves to why the panel is stale, or "" when the kernel still has its comm (or
+    // cannot be asked: then the files go ahead as before).
+    async confirm() {
+      if (this.check()) return gone;
+      const ref = model.get("_comm_ref");
+      const kernel = currentKernel(manager);
+      if (!ref || !kernel || typeof kernel.requestCommInfo !== "function") return gone;
+      try {
+        const reply = await kernel.requestCommInfo({ target_name: "jupyter.widget" });
+        const content = (reply && reply.content) || {};
+        if (content.status === "ok" && content.comms && !(ref in content.comms)) mark("gone");
+      } catch (e) {
+        mark("gone"); // the kernel is dead or disposed: nothing can be sent
       }
       return gone;
     },

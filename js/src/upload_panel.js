@@ -16,6 +16,7 @@ const STALE = {
   "shut down": `The kernel was shut down, so this panel is no longer connected. ${RERUN}`,
   changed: `The notebook has a different kernel now, so this panel is no longer connected. ${RERUN}`,
   closed: `This panel was closed on the kernel. ${RERUN}`,
+  gone: `The kernel no longer has this panel (it was restarted or shut down). ${RERUN}`,
   unsent: `This panel cannot reach its kernel any more (restarted or shut down?). ${RERUN}`,
 };
 const SLOW = "The kernel has not answered yet: it may be busy running another cell (the files " +
@@ -108,8 +109,13 @@ function render({ model, el: root }) {
     showStale(parts, text);
     redraw();
   }
-  const enqueue = (files) => {
-    if (kernel.check()) return; // the panel says why; nothing is sent
+  const enqueue = async (files) => {
+    if (!files.length || kernel.check()) return; // the panel says why; nothing is sent
+    const timer = setTimeout(() => { slow = true; redraw(); }, ANSWER_WITHIN_MS);
+    const gone = await kernel.confirm(); // waits while the kernel runs another cell
+    clearTimeout(timer);
+    if (slow && unanswered.size === 0) { slow = false; redraw(); }
+    if (gone) return;
     waiting.push(...files);
     startMore();
   };
@@ -124,8 +130,8 @@ function render({ model, el: root }) {
     zone.classList.remove("alloy-drag");
     enqueue(Array.from(e.dataTransfer.files));
   });
-  const sendPaths = () => {
-    if (!kernel.check()) model.send({ type: "paths", pattern: path.value });
+  const sendPaths = async () => {
+    if (!(await kernel.confirm())) model.send({ type: "paths", pattern: path.value });
   };
   pathButton.addEventListener("click", sendPaths);
   path.addEventListener("keydown", (e) => {

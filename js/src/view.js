@@ -55,8 +55,15 @@ function keyCell(r) {
     copy.textContent = (await copyText(r.s3_key)) ? "Copied" : "Copy failed";
     setTimeout(() => { copy.textContent = "Copy"; }, 1500);
   });
-  return el("span", { class: "alloy-key-cell" }, [
-    el("span", { class: "alloy-key", text: r.s3_key, title: r.s3_key }), copy,
+  // Keys are "<user id>_<file name>": the end tells them apart, so the middle is what
+  // gives way when the cell is narrow (the tooltip has it all).
+  const cut = Math.max(0, r.s3_key.length - 24);
+  return el("span", { class: "alloy-key-cell", title: r.s3_key }, [
+    el("span", { class: "alloy-key" }, [
+      el("span", { class: "alloy-key-head", text: r.s3_key.slice(0, cut) }),
+      el("span", { class: "alloy-key-tail", text: r.s3_key.slice(cut) }),
+    ]),
+    copy,
   ]);
 }
 

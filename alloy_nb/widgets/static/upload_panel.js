@@ -518,7 +518,7 @@ function watchKernel(model, onGone) {
   const session = manager && manager.context && manager.context.sessionContext;
   const kernelAtStart = currentKernel(manager);
   const onStatus = (_ctx, status) => {
-    if (status === "restarting" || status === "autorestarting") mark("restarted");
+    if (["restarting", "autorestarting", "starting"].includes(status)) mark("restarted");
     else if (status === "dead") mark("shut down");
   };
   const onKernel = () => mark("changed");
@@ -534,6 +534,22 @@ function watchKernel(model, onGone) {
         const kernel = currentKernel(manager);
         if (!kernel || kernel.isDisposed || kernel.status === "dead") mark("shut down");
         else if (kernelAtStart && kernel !== kernelAtStart) mark("changed");
+      }
+      return gone;
+    },
+    // Resolves to why the panel is stale, or "" when the kernel still has its comm (or
+    // cannot be asked: then the files go ahead as before).
+    async confirm() {
+      if (this.check()) return gone;
+      const ref = model.get("_comm_ref");
+      const kernel = currentKernel(manager);
+      if (!ref || !kernel || typeof kernel.requestCommInfo !== "function") return gone;
+      try {
+        const reply = await kernel.requestCommInfo({ target_name: "jupyter.widget" });
+        const content = reply && reply.content || {};
+        if (content.status === "ok" && content.comms && !(ref in content.comms)) mark("gone");
+      } catch (e) {
+        mark("gone");
       }
       return gone;
     },
@@ -637,8 +653,12 @@ function keyCell(r) {
       copy.textContent = "Copy";
     }, 1500);
   });
-  return el("span", { class: "alloy-key-cell" }, [
-    el("span", { class: "alloy-key", text: r.s3_key, title: r.s3_key }),
+  const cut = Math.max(0, r.s3_key.length - 24);
+  return el("span", { class: "alloy-key-cell", title: r.s3_key }, [
+    el("span", { class: "alloy-key" }, [
+      el("span", { class: "alloy-key-head", text: r.s3_key.slice(0, cut) }),
+      el("span", { class: "alloy-key-tail", text: r.s3_key.slice(cut) })
+    ]),
     copy
   ]);
 }
@@ -695,6 +715,7 @@ var STALE = {
   "shut down": `The kernel was shut down, so this panel is no longer connected. ${RERUN}`,
   changed: `The notebook has a different kernel now, so this panel is no longer connected. ${RERUN}`,
   closed: `This panel was closed on the kernel. ${RERUN}`,
+  gone: `The kernel no longer has this panel (it was restarted or shut down). ${RERUN}`,
   unsent: `This panel cannot reach its kernel any more (restarted or shut down?). ${RERUN}`
 };
 var SLOW = "The kernel has not answered yet: it may be busy running another cell (the files start once it is free). If it was restarted or shut down, re-run the cell that made this panel.";
@@ -795,8 +816,19 @@ function render({ model, el: root }) {
     showStale(parts, text);
     redraw();
   }
-  const enqueue = (files) => {
-    if (kernel.check()) return;
+  const enqueue = async (files) => {
+    if (!files.length || kernel.check()) return;
+    const timer = setTimeout(() => {
+      slow = true;
+      redraw();
+    }, ANSWER_WITHIN_MS);
+    const gone = await kernel.confirm();
+    clearTimeout(timer);
+    if (slow && unanswered.size === 0) {
+      slow = false;
+      redraw();
+    }
+    if (gone) return;
     waiting.push(...files);
     startMore();
   };
@@ -819,8 +851,8 @@ function render({ model, el: root }) {
     zone.classList.remove("alloy-drag");
     enqueue(Array.from(e.dataTransfer.files));
   });
-  const sendPaths = () => {
-    if (!kernel.check()) model.send({ type: "paths", pattern: path.value });
+  const sendPaths = async () => {
+    if (!await kernel.confirm()) model.send({ type: "paths", pattern: path.value });
   };
   pathButton.addEventListener("click", sendPaths);
   path.addEventListener("keydown", (e) => {
