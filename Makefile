@@ -60,9 +60,11 @@ check: lint typecheck unit
 reliability: setup
 	$(NO_ALLOY) ALLOY_NB_RELIABILITY_REPORT=docs/reliability.md $(BIN)/pytest tests -m reliability
 
-# The real-browser test, saving its screenshots into docs/ (make test keeps them in build/).
+# The real-browser tests that save screenshots, into docs/ (make test keeps them in build/).
+# One at a time: each runs its own JupyterLab and Chromium.
 screenshots: setup
 	$(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser_e2e.py
+	$(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest tests/test_upload_panel_ui_browser.py
 
 # Opt-in: a real Alloy account (ALLOY_API_KEY, optionally ALLOY_BASE_URL / ALLOY_USER_ID).
 # tests/test_live.py works only on files under a fresh per-run name prefix and deletes only

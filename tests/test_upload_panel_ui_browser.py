@@ -160,15 +160,15 @@ def test_rows_show_percent_speed_time_left_then_keys_and_a_summary(env: Env) -> 
         }}).observe({env.panel("good")}, {{subtree: true, childList: true}});
     }})()""")
     env.drop("good", big)
-    shot = False
+    shot = ""  # the stage of the screenshot taken: uploading if caught, else hashing
     deadline = time.monotonic() + 300
-    while env.chrome.evaluate(f"{env.row('good', big.name)}?.dataset.stage") != "done":
+    while (stage := env.chrome.evaluate(f"{env.row('good', big.name)}?.dataset.stage")) != "done":
         assert time.monotonic() < deadline, "the 200 MB file did not finish"
         pace = env.chrome.evaluate(f"{env.row('good', big.name)}?.querySelector('.alloy-pace')"
                                    "?.innerText")  # fmt: skip
-        if not shot and pace and "left" in pace:
+        if shot != "uploading" and stage in ("hashing", "uploading") and pace:
             env.screenshot("good", "upload-panel-progress.png")
-            shot = True
+            shot = stage
         time.sleep(0.05)
     seen = env.chrome.evaluate("window.__seen")
     moving = [s for s in seen if s[0] in ("hashing", "uploading") and s[2]]
@@ -199,7 +199,7 @@ def test_rows_show_percent_speed_time_left_then_keys_and_a_summary(env: Env) -> 
                               " return [b.value, b.max, b.position]; })()")  # fmt: skip
     assert bar[0] == bar[1], f"an empty file at done shows a full bar: {bar}"
     assert bar[2] == 1, f"an empty file at done shows a full bar: {bar}"
-    key = env.chrome.evaluate(f"{empty}.querySelector('.alloy-key-cell').title")
+    key = env.chrome.evaluate(f"{empty}.querySelector('.alloy-key').title")
     [stored] = [f for f in env.user.files() if f["filename"] == "empty.csv"]
     assert key == stored["s3Key"]
     copy = env.chrome.evaluate(f"{empty}.querySelector('button.alloy-copy').title")

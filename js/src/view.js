@@ -55,16 +55,17 @@ function keyCell(r) {
     copy.textContent = (await copyText(r.s3_key)) ? "Copied" : "Copy failed";
     setTimeout(() => { copy.textContent = "Copy"; }, 1500);
   });
-  // Keys are "<user id>_<file name>": the end tells them apart, so the middle is what
-  // gives way when the cell is narrow (the tooltip has it all).
-  const cut = Math.max(0, r.s3_key.length - 24);
-  return el("span", { class: "alloy-key-cell", title: r.s3_key }, [
-    el("span", { class: "alloy-key" }, [
+  // Keys are "<user id>_<file name>": the file name tells them apart, so the user id is
+  // what gives way when the cell is narrow (the tooltip has the whole key).
+  const under = r.s3_key.indexOf("_");
+  const cut = under > 0 ? under + 1 : Math.max(0, r.s3_key.length - 24);
+  return [
+    copy,
+    el("span", { class: "alloy-key", title: r.s3_key }, [
       el("span", { class: "alloy-key-head", text: r.s3_key.slice(0, cut) }),
       el("span", { class: "alloy-key-tail", text: r.s3_key.slice(cut) }),
     ]),
-    copy,
-  ]);
+  ];
 }
 
 function row(r) {
@@ -72,7 +73,7 @@ function row(r) {
   const pace = [r.rate, r.left].filter(Boolean).join(" · ");
   const detail = [];
   if (r.error) detail.push(el("span", { class: "alloy-error", text: r.error, title: r.error }));
-  if (r.s3_key) detail.push(keyCell(r));
+  if (r.s3_key) detail.push(...keyCell(r));
   if (r.note && !r.error) detail.push(el("span", { class: "alloy-row-note", text: r.note, title: r.note }));
   return el("tr", { class: "alloy-row", "data-name": r.name, "data-stage": r.stage }, [
     el("td", { class: "alloy-name", text: r.name, title: r.name }),
@@ -83,7 +84,7 @@ function row(r) {
       el("span", { class: "alloy-pct", text: finished ? "" : `${percent(r)}%` }),
       el("span", { class: "alloy-pace", text: finished ? "" : pace }),
     ]),
-    el("td", { class: "alloy-detail" }, detail),
+    el("td", { class: "alloy-detail" }, [el("div", { class: "alloy-detail-line" }, detail)]),
   ]);
 }
 

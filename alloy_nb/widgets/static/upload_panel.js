@@ -653,21 +653,22 @@ function keyCell(r) {
       copy.textContent = "Copy";
     }, 1500);
   });
-  const cut = Math.max(0, r.s3_key.length - 24);
-  return el("span", { class: "alloy-key-cell", title: r.s3_key }, [
-    el("span", { class: "alloy-key" }, [
+  const under = r.s3_key.indexOf("_");
+  const cut = under > 0 ? under + 1 : Math.max(0, r.s3_key.length - 24);
+  return [
+    copy,
+    el("span", { class: "alloy-key", title: r.s3_key }, [
       el("span", { class: "alloy-key-head", text: r.s3_key.slice(0, cut) }),
       el("span", { class: "alloy-key-tail", text: r.s3_key.slice(cut) })
-    ]),
-    copy
-  ]);
+    ])
+  ];
 }
 function row(r) {
   const finished = FINISHED.includes(r.stage);
   const pace = [r.rate, r.left].filter(Boolean).join(" · ");
   const detail = [];
   if (r.error) detail.push(el("span", { class: "alloy-error", text: r.error, title: r.error }));
-  if (r.s3_key) detail.push(keyCell(r));
+  if (r.s3_key) detail.push(...keyCell(r));
   if (r.note && !r.error) detail.push(el("span", { class: "alloy-row-note", text: r.note, title: r.note }));
   return el("tr", { class: "alloy-row", "data-name": r.name, "data-stage": r.stage }, [
     el("td", { class: "alloy-name", text: r.name, title: r.name }),
@@ -678,7 +679,7 @@ function row(r) {
       el("span", { class: "alloy-pct", text: finished ? "" : `${percent(r)}%` }),
       el("span", { class: "alloy-pace", text: finished ? "" : pace })
     ]),
-    el("td", { class: "alloy-detail" }, detail)
+    el("td", { class: "alloy-detail" }, [el("div", { class: "alloy-detail-line" }, detail)])
   ]);
 }
 function draw(parts, rows, message, summary) {
