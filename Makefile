@@ -65,6 +65,7 @@ reliability: setup
 screenshots: setup
 	$(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser_e2e.py
 	$(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest tests/test_upload_panel_ui_browser.py
+	$(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest tests/test_upload_panel_stale_browser.py
 
 # Opt-in: a real Alloy account (ALLOY_API_KEY, optionally ALLOY_BASE_URL / ALLOY_USER_ID).
 # tests/test_live.py works only on files under a fresh per-run name prefix and deletes only

@@ -24,7 +24,7 @@ export function watchKernel(model, onGone) {
     if (["restarting", "autorestarting", "starting"].includes(status)) mark("restarted");
     else if (status === "dead") mark("shut down");
   };
-  const onKernel = () => mark("changed");
+  const onKernel = (_ctx, change) => mark(change && change.newValue ? "changed" : "shut down");
   if (session && session.statusChanged) {
     session.statusChanged.connect(onStatus);
     session.kernelChanged.connect(onKernel);
