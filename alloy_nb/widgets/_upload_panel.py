@@ -37,6 +37,10 @@ class UploadPanel(anywidget.AnyWidget):
     to confirm the bytes arrived. If storage refuses the browser (CORS, network), the file
     goes through the kernel instead, in acknowledged chunks into an unlinked spool file.
 
+    Each row shows percent, speed and time left while bytes move, then the s3Key; each
+    batch ends with :attr:`summary`. The path box (Enter submits) takes a file, a folder or
+    a glob on the kernel (:meth:`upload_paths`).
+
     Args:
         client: defaults to :func:`alloy_nb.connect`.
         transfer: ``"auto"`` (direct, falling back to the kernel), ``"direct"`` (never
