@@ -1,11 +1,13 @@
 """UploadPanel after its kernel is gone, in a real browser (JupyterLab + headless Chromium):
-restarted through the server's kernel API, restarted from JupyterLab, shut down. The old
+a kernel that no longer has the panel's comm, restarted through the server's kernel API,
+restarted from JupyterLab, shut down. The old
 panel says to re-run its cell, its drop zone is disabled, and a dropped file goes nowhere
 (no "Error: Cannot send", no row, nothing stored).
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 
@@ -42,6 +44,20 @@ def rerun_cells(env: Env) -> None:
     env.chrome.evaluate("jupyterapp.commands.execute('notebook:run-all-cells')")
     env.chrome.wait_for(f"document.querySelectorAll('.alloy-upload-panel').length === 1"
                         f" && {stale}.hidden", timeout=120)  # fmt: skip
+
+
+def test_a_drop_asks_the_kernel_whether_it_still_has_the_panel(env: Env) -> None:
+    """A kernel that no longer lists the panel's comm (what any restart leaves), with no event
+    to tell the page: the drop asks first, says to re-run, and sends nothing."""
+    forget = ("from comm import get_comm_manager\nmanager = get_comm_manager()\n"
+              "for c in list(manager.comms.values()):\n    manager.unregister_comm(c)")  # fmt: skip
+    env.chrome.evaluate("jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                        f".requestExecute({{code: {json.dumps(forget)}}}).done")  # fmt: skip
+    quiet = env.files / "unknown-to-the-kernel.csv"
+    quiet.write_bytes(secrets.token_bytes(20_000))
+    drag_and_drop(env, "good", quiet)
+    assert_stale(env, {GONE}, 0, quiet)
+    rerun_cells(env)  # a working panel again for the next test
 
 
 def test_after_a_kernel_restart_the_old_panel_asks_for_a_rerun(env: Env) -> None:
