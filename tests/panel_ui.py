@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,14 +48,6 @@ LOOK = """(root, sel) => {
   return {contrast: (hi + 0.05) / (lo + 0.05), background: rgba(style.backgroundColor),
           accent: rgba(style.accentColor), text: el.innerText};
 }"""
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def reddish(rgba: list[float]) -> bool:

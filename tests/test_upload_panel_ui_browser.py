@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 
@@ -20,7 +21,7 @@ import pytest
 
 from alloy_nb.sandbox import Sandbox
 
-from .panel_ui import DARK, LIGHT, Env, closed_port, panels_in_lab, reddish
+from .panel_ui import DARK, LIGHT, Env, panels_in_lab, reddish
 
 pytestmark = pytest.mark.browser
 
@@ -30,14 +31,18 @@ READABLE = 4.5  # WCAG AA for normal text
 
 @pytest.fixture(scope="module")
 def env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    nobody = f"http://127.0.0.1:{closed_port()}"  # nothing listens: the API is unreachable
-    cells = [
-        "import alloy_nb\nclient = alloy_nb.connect()",
-        "alloy_nb.UploadPanel(client)",
-        f"alloy_nb.UploadPanel(alloy_nb.Client('k', base_url={nobody!r}, max_retries=0))",
-    ]
-    with panels_in_lab(sandbox, tmp_path_factory.mktemp("panel-ui"), cells) as running:
-        yield running
+    # Bound but never listening, and held for the whole module: connections are refused
+    # and no other process can take the port meanwhile.
+    with socket.socket() as refused:
+        refused.bind(("127.0.0.1", 0))
+        nobody = f"http://127.0.0.1:{refused.getsockname()[1]}"
+        cells = [
+            "import alloy_nb\nclient = alloy_nb.connect()",
+            "alloy_nb.UploadPanel(client)",
+            f"alloy_nb.UploadPanel(alloy_nb.Client('k', base_url={nobody!r}, max_retries=0))",
+        ]
+        with panels_in_lab(sandbox, tmp_path_factory.mktemp("panel-ui"), cells) as running:
+            yield running
 
 
 def test_rows_show_percent_speed_time_left_then_keys_and_a_summary(env: Env) -> None:
