@@ -16,7 +16,6 @@ import pytest
 
 from alloy_nb import Client, UploadPanel
 from alloy_nb.sandbox import Sandbox
-from alloy_nb.widgets import _rows
 from alloy_nb.widgets._paths import find_paths
 from alloy_nb.widgets._rows import Rows, Summary, duration
 
@@ -42,7 +41,7 @@ def test_a_row_shows_speed_and_time_left_while_bytes_move(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = Clock()
-    monkeypatch.setattr(_rows.time, "monotonic", clock)
+    monkeypatch.setattr("alloy_nb.widgets._rows.time.monotonic", clock)
     published: list[list[dict[str, Any]]] = []
     rows = Rows(published.append)
     row = rows.new("big.bin", 10_000_000, "hashing")
@@ -68,7 +67,7 @@ def test_durations_read_as_people_say_them() -> None:
 def test_a_batch_ends_with_one_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files added while others run are one batch; its summary comes once, when all end."""
     clock = Clock()
-    monkeypatch.setattr(_rows.time, "monotonic", clock)
+    monkeypatch.setattr("alloy_nb.widgets._rows.time.monotonic", clock)
     summaries: list[Summary | None] = []
     rows = Rows(lambda _r: None, summaries.append)
     a, b, c = (rows.new(n, 1000 * (i + 1), "hashing") for i, n in enumerate("abc"))
