@@ -62,11 +62,14 @@ check: lint typecheck unit
 reliability: setup
 	$(NO_ALLOY) ALLOY_NB_RELIABILITY_REPORT=docs/reliability.md $(BIN)/pytest tests -m reliability
 
-# The real-browser tests whose screenshots docs/ shows, saving them there (make test keeps
-# them in build/screenshots/).
+# The real-browser tests that save screenshots, into docs/ (make test keeps them in build/).
+# One module per run: each runs its own JupyterLab and Chromium.
+SHOT_MODULES := test_browser_e2e test_file_browser_e2e test_upload_panel_ui_browser \
+    test_upload_panel_stale_browser
 screenshots: setup
-	$(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest -p no:cacheprovider \
-	    tests/test_browser_e2e.py tests/test_file_browser_e2e.py
+	for m in $(SHOT_MODULES); do \
+	    $(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest -p no:cacheprovider tests/$$m.py || exit 1; \
+	done
 
 # Opt-in: a real Alloy account (ALLOY_API_KEY, optionally ALLOY_BASE_URL / ALLOY_USER_ID).
 # tests/test_live.py works only on files under a fresh per-run name prefix and deletes only
