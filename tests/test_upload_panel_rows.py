@@ -84,7 +84,7 @@ def test_a_batch_ends_with_one_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     rows.fail(c, "The file changed while it was being uploaded.")
     assert summaries[1] == Summary(done=1, stored=1, failed=1, sent=1000, seconds=2.5)
     assert summaries[1].text == (
-        "3 files: 1 done, 1 already stored, 1 failed; 1.0 kB sent in 2.5 s."
+        "Last batch, 3 files: 1 done, 1 already stored, 1 failed; 1.0 kB sent in 2.5 s."
     )
     rows.new("d", 5, "hashing")  # a new batch
     assert summaries[2:] == [None]
@@ -148,7 +148,9 @@ def test_enter_on_a_folder_uploads_its_files_and_says_how_many(
     summary = panel.summary
     assert (summary["done"], summary["stored"], summary["failed"]) == (3, 0, 0)
     assert summary["bytes"] == 70_000 + len("about the export")
-    assert summary["text"].startswith("3 files: 3 done, 0 already stored, 0 failed; 70.0 kB")
+    assert summary["text"].startswith(
+        "Last batch, 3 files: 3 done, 0 already stored, 0 failed; 70.0 kB"
+    )
     browser.message({"type": "paths", "pattern": str(tmp_path / "typo")})
     assert panel.message.startswith("Nothing matches")
     browser.message({"type": "reset"})
@@ -198,5 +200,7 @@ def test_dropped_files_end_in_one_summary_and_each_add_is_answered(client: Clien
         1,
         len(fresh),
     )
-    assert summary["text"].startswith("3 files: 1 done, 1 already stored, 1 failed; 300.0 kB")
+    assert summary["text"].startswith(
+        "Last batch, 3 files: 1 done, 1 already stored, 1 failed; 300.0 kB"
+    )
     panel.close()

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import time
 from collections.abc import Iterator
 
@@ -22,6 +21,7 @@ import pytest
 from alloy_nb.sandbox import Sandbox
 
 from .panel_ui import DARK, LIGHT, Env, panels_in_lab, reddish
+from .ports import refused_port
 
 pytestmark = pytest.mark.browser
 
@@ -31,11 +31,8 @@ READABLE = 4.5  # WCAG AA for normal text
 
 @pytest.fixture(scope="module")
 def env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    # Bound but never listening, and held for the whole module: connections are refused
-    # and no other process can take the port meanwhile.
-    with socket.socket() as refused:
-        refused.bind(("127.0.0.1", 0))
-        nobody = f"http://127.0.0.1:{refused.getsockname()[1]}"
+    with refused_port() as port:  # held for the whole module
+        nobody = f"http://127.0.0.1:{port}"
         cells = [
             "import alloy_nb\nclient = alloy_nb.connect()",
             "alloy_nb.UploadPanel(client)",
@@ -121,7 +118,7 @@ def test_rows_show_percent_speed_time_left_then_keys_and_a_summary(env: Env) -> 
     assert copy == f"Copy the s3Key {key}"
     summary = env.chrome.evaluate(f"{env.panel('good')}.querySelector('.alloy-summary').innerText")
     assert re.fullmatch(
-        r"2 files: 2 done, 0 already stored, 0 failed; 40\.0 kB sent in "
+        r"Last batch, 2 files: 2 done, 0 already stored, 0 failed; 40\.0 kB sent in "
         r"[\d.]+ s\.",
         summary,
     ), summary
@@ -132,7 +129,7 @@ def test_rows_show_percent_speed_time_left_then_keys_and_a_summary(env: Env) -> 
     env.wait_stage("good", again.name, "already stored")
     env.chrome.wait_for(
         f"{env.panel('good')}.querySelector('.alloy-summary').innerText"
-        ".startsWith('1 file: 0 done, 1 already stored')"
+        ".startsWith('Last batch, 1 file: 0 done, 1 already stored')"
     )
     env.screenshot("good", "upload-panel-batch.png")
     env.theme(DARK)

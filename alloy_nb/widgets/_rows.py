@@ -59,7 +59,8 @@ class Summary:
         total = self.done + self.stored + self.failed
         files = f"{total} file{'s' if total != 1 else ''}"
         return (
-            f"{files}: {self.done} done, {self.stored} already stored, {self.failed} failed; "
+            f"Last batch, {files}: {self.done} done, {self.stored} already stored, "
+            f"{self.failed} failed; "
             f"{human_size(self.sent)} sent in {self.seconds:.1f} s."
         )
 
