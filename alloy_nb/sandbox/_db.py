@@ -91,6 +91,10 @@ class _Database:
         except BaseException:
             self._conn.close()
             raise
+        # Reads use a connection per thread: in WAL mode they never wait for a writer's
+        # commit (an fsync of milliseconds under ``synchronous=FULL``) nor for each other.
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -114,14 +118,24 @@ class _Database:
 
     def _query(self, sql: str, args: Iterable[object] = ()) -> list[tuple[object, ...]]:
         if sql.lstrip()[:6].upper() == "SELECT":
-            with self._lock:
-                return self._conn.execute(sql, tuple(args)).fetchall()
+            return self._reader().execute(sql, tuple(args)).fetchall()
         with self._writing() as conn:
             return conn.execute(sql, tuple(args)).fetchall()
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            for reader in [*self._readers, self._conn]:
+                reader.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            reader.execute("PRAGMA query_only = 1")
+            with self._lock:
+                self._readers.append(reader)
+            self._local.reader = reader
+        return reader
 
 
 @dataclass(frozen=True)

@@ -142,13 +142,15 @@ def start(
             ).start()
             s3 = weed.settings
         storage = Storage(s3)
-        storage.ensure_bucket()
+        created = storage.ensure_bucket()
         skew = CLOCK_SKEW_SECONDS if weed is None else LOCAL_CLOCK_SKEW_SECONDS
         state = open_state(root, clock_skew=skew)
         closers += state.closers
-        files = FileService(storage, state.index, state.reservations, url_ttl=url_ttl)
-        if not state.index.built:
-            files.rebuild_index()
+        # Storage the sandbox started itself has one door, with the sandbox's keys: the
+        # index can be trusted between checks (see _stored.py); any other endpoint is shared.
+        files = FileService(storage, state.index, state.reservations, url_ttl=url_ttl,
+                            sole_writer=weed is not None)  # fmt: skip
+        files.open_index(storage_created=created)
         keys, _demo = resolve_api_keys(api_keys, root)
         registered = [ApiKey(k, state.registry.register_key(k).default_user_id) for k in keys]
         app = create_app(files, state.registry, state.drive, body_timeout=limits.body_timeout)
