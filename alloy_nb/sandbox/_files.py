@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import threading
 import time
@@ -225,14 +226,17 @@ def _check_key(user_id: str, s3_key: str) -> None:
         raise NotFound(s3_key)
 
 
-def listing_entry(obj: Listed) -> dict[str, object]:
-    """One file as the documented listing shape."""
-    return {
-        "s3Key": obj.key,
-        "filename": filename_of(obj.key),
-        "size": obj.size,
-        "lastModified": obj.modified,
-    }
+def listing_json(files: list[Listed], next_cursor: str | None) -> bytes:
+    """A page in the documented listing shape, encoded straight from the index rows
+    (no per-row model: a page can hold 100,000 files)."""
+    entries = [
+        {"s3Key": k, "filename": filename_of(k), "size": size, "lastModified": modified}
+        for k, _md5, size, modified in files
+    ]
+    page: dict[str, object] = {"files": entries}
+    if next_cursor:
+        page["nextCursor"] = next_cursor
+    return json.dumps(page, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _encode_cursor(key: str) -> str:

@@ -4,7 +4,7 @@
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field, StrictStr
 
 from alloy_nb._constants import MAX_FILENAME_BYTES
@@ -12,7 +12,7 @@ from alloy_nb._md5 import parse_md5
 from alloy_nb.sandbox._auth import Caller, caller_dependency
 from alloy_nb.sandbox._db import Registry
 from alloy_nb.sandbox._errors import ERROR_RESPONSES, ApiError
-from alloy_nb.sandbox._files import MAX_PAGE, BadCursor, FileService, NotFound, listing_entry
+from alloy_nb.sandbox._files import MAX_PAGE, BadCursor, FileService, NotFound, listing_json
 from alloy_nb.sandbox._gate import StorageGate
 from alloy_nb.sandbox._validation import RequestBody
 
@@ -105,20 +105,19 @@ def files_router(files: FileService, registry: Registry, gate: StorageGate) -> A
         caller: CallerDep,
         limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
         cursor: Annotated[str | None, Query(max_length=4096)] = None,
-    ) -> dict[str, Any]:
-        def page() -> dict[str, Any]:
+    ) -> Response:
+        # Encoded here rather than validated against FileList (which still documents it):
+        # a listing is built from the sandbox's own rows, and per-row models dominated it.
+        def page() -> bytes:
             try:
                 found = files.list_files(caller.user_id, limit=limit, cursor=cursor)
             except BadCursor:
                 raise ApiError(
                     400, "query parameter 'cursor' is invalid: pass the nextCursor of a listing"
                 ) from None
-            out: dict[str, Any] = {"files": [listing_entry(o) for o in found.files]}
-            if found.next_cursor:
-                out["nextCursor"] = found.next_cursor
-            return out
+            return listing_json(found.files, found.next_cursor)
 
-        return await gate.run(page)
+        return Response(await gate.run(page), media_type="application/json")
 
     @router.delete(
         "/connectors/files/{s3Key:path}",

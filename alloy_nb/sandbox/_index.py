@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from alloy_nb.sandbox._db import _Database, _now_iso
 
@@ -23,9 +23,9 @@ _BUILT = "built-3"  # schema generation: an index built by an older sandbox is r
 _BOOT = "boot"
 
 
-@dataclass(frozen=True)
-class Listed:
-    """One stored object as the index knows it (``modified`` already in listing form)."""
+class Listed(NamedTuple):
+    """One stored object as the index knows it (``modified`` already in listing form);
+    a tuple, so a page of 100,000 rows costs little to build."""
 
     key: str
     md5_hex: str | None  # None when storage does not tell (a multipart ETag)
@@ -129,8 +129,7 @@ class FileIndex(_Database):
             "ORDER BY s3_key LIMIT ?",
             (user_id, after, -1 if limit is None else limit),
         )
-        return [Listed(str(k), None if m is None else str(m), int(s), str(t))  # type: ignore[call-overload]
-                for k, m, s, t in rows]  # fmt: skip
+        return list(map(Listed._make, rows))  # the columns are the fields, typed by schema
 
     def before(self, user_id: str, s3_key: str) -> str:
         """The user's greatest indexed key below ``s3_key`` (``""`` if none)."""
