@@ -12,6 +12,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,7 +28,8 @@ from alloy_nb.sandbox._db import DiskFull, Registry
 from alloy_nb.sandbox._heartbeat import Heartbeat
 from alloy_nb.sandbox._presign import PutPresigner
 from alloy_nb.sandbox._reservations import Reservations
-from alloy_nb.sandbox._storage import S3Settings, StorageUnavailable
+from alloy_nb.sandbox._s3lite import parse_time
+from alloy_nb.sandbox._storage import S3Settings, Storage, StorageUnavailable
 
 from .conftest import Api, random_bytes
 
@@ -100,6 +102,46 @@ def test_presigned_url_is_botocores_byte_for_byte(endpoint: str, key: str, mime:
     now = calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ"))
     ours = PutPresigner(endpoint, "my-bucket", "AKID", "se/cr+et", "eu-west-1")
     assert ours.url(key, mime, md5, 3600, now=now) == theirs
+
+
+def test_the_light_listing_reads_what_boto3_reads(sandbox: Sandbox, alice: Api) -> None:
+    """Our ListObjectsV2 (signed, parsed without botocore) equals boto3's, page by page.
+
+    Keys with spaces, '+', '%', quotes and non-ASCII text; sizes, times and ETags too."""
+    client = s3(sandbox.storage)
+    prefix = f"{alice.user_id}_"
+    names = ["a b.txt", "a+b.txt", "100%.txt", "x'\"&<>.csv", "日本語 ü.bin", "z.bin"]
+    for i, name in enumerate(names):
+        client.put_object(Bucket=sandbox.storage.bucket, Key=prefix + name, Body=b"x" * i)  # type: ignore[attr-defined]
+    ours: list[tuple[str, int, object, str | None]] = []
+    after = ""
+    while True:
+        items, more = Storage(sandbox.storage).list(prefix, start_after=after, max_keys=4)
+        ours += [(o.key, o.size, o.last_modified, o.md5_hex) for o in items]
+        if not more:
+            break
+        after = items[-1].key
+    pages = client.get_paginator("list_objects_v2").paginate(  # type: ignore[attr-defined]
+        Bucket=sandbox.storage.bucket, Prefix=prefix
+    )
+    theirs = [(o["Key"], o["Size"], o["LastModified"], o["ETag"].strip('"'))
+              for page in pages for o in page.get("Contents", [])]  # fmt: skip
+    assert ours == theirs
+    assert sorted(prefix + n for n in names) == [k for k, *_ in ours]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-30T07:53:44.123Z", datetime(2026, 11, 30, 7, 53, 44, 123000, timezone.utc)),
+        ("2026-11-30T07:53:44Z", datetime(2026, 11, 30, 7, 53, 44, 0, timezone.utc)),
+        ("2026-11-30T07:53:44.1234567Z", datetime(2026, 11, 30, 7, 53, 44, 123456, timezone.utc)),
+        ("2026-11-30T09:53:44.5+02:00", datetime(2026, 11, 30, 7, 53, 44, 500000, timezone.utc)),
+    ],
+)
+def test_storage_times_are_read_in_every_form(text: str, expected: datetime) -> None:
+    """S3 timestamps with or without fractions, with Z or an offset, read as UTC."""
+    assert parse_time(text) == expected
 
 
 # ---------------------------------------------------------------- listings and dedup
@@ -221,6 +263,8 @@ def test_an_expired_url_that_wrote_unseen_is_settled_not_forgotten(
         # The URL, its signing second and the local clock skew (1 s) are over.
         time.sleep(max(0.0, issued + ttl + 2.2 - time.time()))
         if when == "live":
+            again = api.ticket("x.bin", data)  # nothing has seen it land yet
+            assert (again["type"], again["s3Key"]) == ("existing", t["s3Key"])
             other = api.ticket("late.bin", random_bytes(1400))
             assert other["s3Key"] != t["s3Key"]
             assert listed(api) == {t["s3Key"]: 1300}

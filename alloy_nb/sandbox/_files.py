@@ -148,11 +148,11 @@ class FileService:
             if self.stored.sole_writer or self.stored.md5_of(key, unsettled=True) == md5_hex:
                 return key, "existing"  # sole writer: the index row is the confirmation
         pending = None
-        for key in self.reservations.pending(user_id, md5_hex):
-            stored = self.stored.md5_of(key, unsettled=True)  # has the upload landed?
+        for key, live in self.reservations.issued(user_id, md5_hex).items():
+            stored = self.stored.md5_of(key, unsettled=True)  # did that upload land?
             if stored == md5_hex:
                 return key, "existing"
-            if stored is None and not self.reservations.held_for_other(key, md5_hex):
+            if live and stored is None and not self.reservations.held_for_other(key, md5_hex):
                 pending = pending or key  # a live URL will put these same bytes there
         if pending is not None:  # same bytes in flight: share the key, never a twin
             return pending, "new"
@@ -183,14 +183,17 @@ class FileService:
             upto = rows[-1].key if more else None
             indexed = {r.key: r.md5_hex for r in rows}
             # Keys in this page's range whose URLs were issued but not seen to land.
-            unsettled = {k for k, m in self.reservations.of_user(user_id, after, upto)
-                         if indexed.get(k) != m} - probed  # fmt: skip
-            if not unsettled:
-                return FilePage(rows, _encode_cursor(upto) if upto else None)
             before = self.reservations.cutoff()
+            urls = [(k, until) for k, m, until in self.reservations.of_user(user_id, after, upto)
+                    if indexed.get(k) != m and k not in probed]  # fmt: skip
+            if not urls:
+                return FilePage(rows, _encode_cursor(upto) if upto else None)
+            unsettled = {k for k, _ in urls}
             with self._locked(user_id):
                 self.stored.probe(user_id, sorted(unsettled))
-            self.reservations.prune(before, keys=unsettled)  # settled: storage was asked
+            expired = {k for k, until in urls if until <= before}
+            if expired:  # settled now that storage was asked: forget those URLs
+                self.reservations.prune(before, keys=expired)
             probed |= unsettled
 
     def open_file(self, user_id: str, s3_key: str) -> Any:

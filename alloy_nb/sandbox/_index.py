@@ -139,12 +139,29 @@ class FileIndex(_Database):
         return str(rows[0][0] or "")
 
     def learn(self, user_id: str, seen: Iterable[Listed], gone: Iterable[str] = ()) -> None:
-        """Record what storage just showed: objects ``seen``, keys ``gone`` (absent)."""
+        """Record what storage just showed: objects ``seen``, keys ``gone`` (absent).
+        Only changes are written (a listing that finds nothing new costs no fsync)."""
+        seen, gone = list(seen), list(gone)
+        known = self._rows([*(o.key for o in seen), *gone])
+        new = [o for o in seen if known.get(o.key) != o]
+        drop = [k for k in gone if k in known]
+        if not new and not drop:
+            return
         with self._writing() as conn:
             conn.execute("BEGIN")
             conn.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
-                [(o.key, user_id, o.md5_hex, o.size, o.modified) for o in seen],
+                [(o.key, user_id, o.md5_hex, o.size, o.modified) for o in new],
             )
-            conn.executemany("DELETE FROM files WHERE s3_key = ?", [(k,) for k in gone])
+            conn.executemany("DELETE FROM files WHERE s3_key = ?", [(k,) for k in drop])
             conn.execute("COMMIT")
+
+    def _rows(self, keys: list[str]) -> dict[str, Listed]:
+        out: dict[str, Listed] = {}
+        for i in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT s3_key, md5_hex, size, modified FROM files WHERE s3_key IN ({marks})"  # noqa: S608 - placeholders only
+            rows = self._query(sql, chunk)
+            out.update((r.key, r) for r in map(Listed._make, rows))
+        return out

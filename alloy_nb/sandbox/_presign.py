@@ -77,12 +77,19 @@ class PutPresigner:
         path = self._base_path + "/" + quote(key, safe="/~")
         return self._sign("PUT", path, headers, expires_in, now)
 
-    def bucket_head_url(self, expires_in: int = 60) -> str:
-        """A URL for ``HEAD`` of the bucket: the cheapest signed question storage answers."""
-        return self._sign("HEAD", self._base_path, {}, expires_in, None)
+    def bucket_url(self, method: str, query: dict[str, str], expires_in: int = 60) -> str:
+        """A URL for ``method`` on the bucket itself with ``query`` (``HEAD`` to see that
+        storage answers, ``GET`` with ``list-type=2`` to list)."""
+        return self._sign(method, self._base_path, {}, expires_in, None, query)
 
     def _sign(
-        self, method: str, path: str, headers: dict[str, str], expires_in: int, now: float | None
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        expires_in: int,
+        now: float | None,
+        query: dict[str, str] | None = None,
     ) -> str:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
         day = stamp[:8]
@@ -91,20 +98,21 @@ class PutPresigner:
         canonical_headers["host"] = self._host
         signed = ";".join(sorted(canonical_headers))
         params = {
+            **(query or {}),
             "X-Amz-Algorithm": _ALGORITHM,
             "X-Amz-Credential": f"{self._access_key}/{scope}",
             "X-Amz-Date": stamp,
             "X-Amz-Expires": str(expires_in),
             "X-Amz-SignedHeaders": signed,
         }
-        query = "&".join(
+        query_string = "&".join(
             f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params.items())
         )
         canonical_request = "\n".join(
             (
                 method,
                 path,
-                query,
+                query_string,
                 *(f"{k}:{canonical_headers[k]}" for k in sorted(canonical_headers)),
                 "",
                 signed,
@@ -117,4 +125,4 @@ class PutPresigner:
         signature = hmac.new(
             self._signing_key(day), to_sign.encode("utf-8"), hashlib.sha256
         ).hexdigest()
-        return f"{self._origin}{path}?{query}&X-Amz-Signature={signature}"
+        return f"{self._origin}{path}?{query_string}&X-Amz-Signature={signature}"

@@ -136,18 +136,24 @@ class Reservations:
         for key, md5_hex, user_id, valid_until in rows:
             self.reserve(user_id, key, md5_hex, valid_until)
 
-    def pending(self, user_id: str, md5_hex: str) -> list[str]:
-        """Keys with a possibly live URL for these bytes of this user."""
+    def issued(self, user_id: str, md5_hex: str) -> dict[str, bool]:
+        """Keys of this user's URLs for these bytes not yet settled: key -> still live."""
         after = self.cutoff()
         mine = (user_id, md5_hex)
-        held = {h.s3_key for h in self._overlay()
-                if (h.user_id, h.md5_hex) == mine and h.valid_until > after}  # fmt: skip
+        held = [(h.s3_key, h.valid_until) for h in self._overlay()
+                if (h.user_id, h.md5_hex) == mine]  # fmt: skip
         rows = self._db._query(
-            "SELECT s3_key FROM url_reservations WHERE user_id = ? AND md5_hex = ? "
-            "AND valid_until > ?",
-            (user_id, md5_hex, after),
+            "SELECT s3_key, valid_until FROM url_reservations WHERE user_id = ? AND md5_hex = ?",
+            (user_id, md5_hex),
         )
-        return sorted(held.union(str(k) for (k,) in rows))
+        out: dict[str, bool] = {}
+        for k, v in [*held, *rows]:
+            out[str(k)] = out.get(str(k), False) or float(v) > after  # type: ignore[arg-type]
+        return dict(sorted(out.items()))
+
+    def pending(self, user_id: str, md5_hex: str) -> list[str]:
+        """Keys with a possibly live URL for these bytes of this user."""
+        return [k for k, live in self.issued(user_id, md5_hex).items() if live]
 
     def on_key(self, s3_key: str) -> list[tuple[str, float]]:
         """``(md5_hex, valid_until)`` of every URL issued for ``s3_key`` not yet settled."""
@@ -162,20 +168,21 @@ class Reservations:
         after = self.cutoff()
         return any(m != md5_hex and v > after for m, v in self.on_key(s3_key))
 
-    def of_user(self, user_id: str, after: str, upto: str | None) -> list[tuple[str, str]]:
-        """``(s3_key, md5_hex)`` of the user's unsettled URLs for keys in ``(after, upto]``."""
+    def of_user(self, user_id: str, after: str, upto: str | None) -> list[tuple[str, str, float]]:
+        """``(s3_key, md5_hex, valid_until)`` of the user's unsettled URLs for keys in
+        ``(after, upto]``."""
 
         def inside(k: str) -> bool:
             return k > after and (upto is None or k <= upto)
 
-        held = [(h.s3_key, h.md5_hex) for h in self._overlay()
+        held = [(h.s3_key, h.md5_hex, h.valid_until) for h in self._overlay()
                 if h.user_id == user_id and inside(h.s3_key)]  # fmt: skip
         rows = self._db._query(
-            "SELECT s3_key, md5_hex FROM url_reservations WHERE user_id = ? AND s3_key > ? "
-            "AND s3_key <= ?",
+            "SELECT s3_key, md5_hex, valid_until FROM url_reservations WHERE user_id = ? "
+            "AND s3_key > ? AND s3_key <= ?",
             (user_id, after, "\U0010ffff" if upto is None else upto),
         )
-        return held + [(str(k), str(m)) for k, m in rows]
+        return held + [(str(k), str(m), float(v)) for k, m, v in rows]  # type: ignore[arg-type]
 
     def expired(self, before: float) -> list[tuple[str, str, str]]:
         """``(user_id, s3_key, md5_hex)`` of URLs that expired by ``before``."""

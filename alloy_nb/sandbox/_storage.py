@@ -7,19 +7,17 @@ wrong body, a missing header, an expired URL or a tampered one. They are signed 
 
 from __future__ import annotations
 
-import http.client
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from alloy_nb.sandbox._presign import PutPresigner
+from alloy_nb.sandbox._s3lite import LiteS3, LiteUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -98,7 +96,7 @@ class Storage:
             settings.secret_key,
             settings.region,
         )
-        # For the one question asked most often ("do you answer?"), without boto3.
+        # For the questions asked most often (do you answer? what is stored?), no boto3.
         self._signer = PutPresigner(
             settings.endpoint_url,
             settings.bucket,
@@ -106,9 +104,7 @@ class Storage:
             settings.secret_key,
             settings.region,
         )
-        self._timeout = read_timeout
-        self._ping_lock = threading.Lock()
-        self._ping_conn: http.client.HTTPConnection | None = None
+        self._lite = LiteS3(self._signer, settings.endpoint_url, timeout=read_timeout)
 
     def _client(self, endpoint: str, config: Config) -> S3Client:
         return boto3.session.Session().client(
@@ -159,34 +155,11 @@ class Storage:
             raise StorageUnavailable(f"storage bucket {self.bucket!r} is not usable") from e
 
     def quick_ping(self) -> None:
-        """:meth:`ping` in a fraction of its cost: one signed ``HEAD`` of the bucket on a
-        kept-alive connection (a connection the server dropped is replaced once)."""
-        url = urlsplit(self._signer.bucket_head_url())
-        with self._ping_lock:
-            for attempt in (1, 2):
-                reused = self._ping_conn is not None
-                try:
-                    if self._ping_conn is None:
-                        cls = http.client.HTTPSConnection if url.scheme == "https" else (
-                            http.client.HTTPConnection)  # fmt: skip
-                        self._ping_conn = cls(url.netloc, timeout=self._timeout)
-                    self._ping_conn.request("HEAD", f"{url.path}?{url.query}")
-                    r = self._ping_conn.getresponse()
-                    r.read()
-                    if r.will_close:
-                        self._ping_conn.close()
-                        self._ping_conn = None
-                    break
-                except (OSError, http.client.HTTPException) as e:
-                    if self._ping_conn is not None:
-                        self._ping_conn.close()
-                        self._ping_conn = None
-                    if attempt == 2 or not reused:
-                        raise StorageUnavailable(
-                            f"storage at {self.settings.endpoint_url} is unreachable"
-                        ) from e
-        if r.status != 200:
-            raise StorageUnavailable(f"storage answered {r.status} to a bucket check")
+        """:meth:`ping` in a fraction of its cost (:mod:`._s3lite`)."""
+        try:
+            self._lite.ping()
+        except LiteUnavailable as e:
+            raise StorageUnavailable(str(e)) from e
 
     def probe(self) -> None:
         """Write and read back a small object: ready means bytes can be stored and served.
@@ -217,15 +190,12 @@ class Storage:
         self, prefix: str, *, start_after: str = "", max_keys: int = 1000
     ) -> tuple[list[StoredObject], bool]:
         """One page of objects under ``prefix`` in key order, and whether more follow."""
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": max_keys}
-        if start_after:
-            kwargs["StartAfter"] = start_after
-        r = self._call("list_objects_v2", **kwargs)
-        items = [
-            StoredObject(o["Key"], o["Size"], o["LastModified"], _md5_from_etag(o["ETag"]))
-            for o in r.get("Contents", [])
-        ]
-        return items, bool(r.get("IsTruncated"))
+        try:
+            items, more = self._lite.list(prefix, start_after, max_keys)
+        except LiteUnavailable as e:
+            raise StorageUnavailable(str(e)) from e
+        return [StoredObject(k, size, when, _md5_from_etag(etag))
+                for k, size, when, etag in items], more  # fmt: skip
 
     def iter_all(self, prefix: str = "", *, start_after: str = "") -> Iterator[StoredObject]:
         after = start_after
