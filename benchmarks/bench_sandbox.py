@@ -3,11 +3,12 @@
     python benchmarks/bench_sandbox.py [--files 100000] [--requests 2000] [--rounds 3]
                                        [--seeded DIR]
 
-
-50 concurrent clients (asyncio + httpx) send upload requests for the same user; half ask
-for bytes the user already has (the dedup path: index lookup + a HEAD to storage), half for
-new bytes (key choice + a promise + presigning). The user holding 100,000 files must not be
-slower: dedup and ownership checks use the (user, md5) index, never a scan of the files.
+50 concurrent clients (asyncio + httpx, one connection each, in this process) send upload
+requests for the same user; half ask for bytes the user already has (the dedup path: an
+index lookup), half for new bytes (key choice, a reservation, presigning); every request
+also needs storage to answer a ping (shared by the requests waiting for one). The user
+holding 100,000 files must not be slower: dedup and ownership checks use the (user, md5)
+index, never a scan of the files. P4 then lists all 100,000 files with ``list_files``.
 Rounds alternate between the two users so machine drift hits both alike. A refused
 request (503: storage calls queued too long) is counted, not retried.
 

@@ -166,6 +166,7 @@ REPORT_SECTIONS = {
     "test_lifecycle": "Faults",
     "test_hardening": "Faults",
     "test_overload": "Faults",
+    "test_hotpath": "Faults",
     "test_contract": "Storage contract",
     "test_names": "Fuzzing (hypothesis)",
     "test_fuzz_api": "Fuzzing (schemathesis)",

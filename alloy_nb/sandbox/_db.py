@@ -12,6 +12,7 @@ import errno
 import hashlib
 import hmac
 import os
+import queue
 import secrets
 import sqlite3
 import threading
@@ -91,9 +92,8 @@ class _Database:
         except BaseException:
             self._conn.close()
             raise
-        # Reads use a connection per thread: in WAL mode they never wait for a writer's
-        # commit (an fsync of milliseconds under ``synchronous=FULL``) nor for each other.
-        self._local = threading.local()
+        # Reads use pooled connections of their own: in WAL mode no commit (fsync) blocks them.
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._readers: list[sqlite3.Connection] = []
 
     @contextmanager
@@ -118,7 +118,11 @@ class _Database:
 
     def _query(self, sql: str, args: Iterable[object] = ()) -> list[tuple[object, ...]]:
         if sql.lstrip()[:6].upper() == "SELECT":
-            return self._reader().execute(sql, tuple(args)).fetchall()
+            reader = self._reader()
+            try:
+                return reader.execute(sql, tuple(args)).fetchall()
+            finally:
+                self._idle.put(reader)
         with self._writing() as conn:
             return conn.execute(sql, tuple(args)).fetchall()
 
@@ -128,14 +132,14 @@ class _Database:
                 reader.close()
 
     def _reader(self) -> sqlite3.Connection:
-        reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
-        if reader is None:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
             reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             reader.execute("PRAGMA query_only = 1")
             with self._lock:
                 self._readers.append(reader)
-            self._local.reader = reader
-        return reader
+            return reader
 
 
 @dataclass(frozen=True)

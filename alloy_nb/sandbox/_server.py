@@ -142,6 +142,7 @@ def start(
             ).start()
             s3 = weed.settings
         storage = Storage(s3)
+        closers.append(storage.close)
         created = storage.ensure_bucket()
         skew = CLOCK_SKEW_SECONDS if weed is None else LOCAL_CLOCK_SKEW_SECONDS
         state = open_state(root, clock_skew=skew)

@@ -154,6 +154,11 @@ class Storage:
         except ClientError as e:
             raise StorageUnavailable(f"storage bucket {self.bucket!r} is not usable") from e
 
+    def close(self) -> None:
+        """Close the connections kept alive to storage."""
+        self._lite.close()
+        self._s3.close()
+
     def quick_ping(self) -> None:
         """:meth:`ping` in a fraction of its cost (:mod:`._s3lite`)."""
         try:
