@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 from alloy_nb.sandbox._index import FileIndex, Listed, boot_id, listing_time
 from alloy_nb.sandbox._names import is_user_id, user_prefix
-from alloy_nb.sandbox._storage import Storage, StoredObject
+from alloy_nb.sandbox._storage import Storage, StorageUnavailable, StoredObject
 
 log = logging.getLogger("alloy_nb.sandbox.files")
 
@@ -114,8 +114,10 @@ class StoredView:
             for obj in items:
                 if obj.key in wanted or self.index.md5_of(obj.key) != (obj.md5_hex or ""):
                     seen[obj.key] = listed(obj)
-            if not more or not items:
-                break
+            if not items and more:  # never read "absent" into a listing that stalled
+                raise StorageUnavailable("storage sent an empty listing page that says more follow")
+            if not more:
+                break  # storage holds nothing more after start: the rest are absent
             done_upto = items[-1].key
             while i < len(keys) and keys[i] <= done_upto:
                 i += 1
