@@ -1,11 +1,12 @@
-# Two commands for a fresh clone: `make test` and `make demo`.
+# Two commands for a fresh clone: `make test` and `make demo`. `make check` is the inner loop.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-LINTED := alloy_nb tests $(wildcard benchmarks)
+LINTED := alloy_nb tests conftest.py $(wildcard benchmarks)
 
-.PHONY: setup lock test lint typecheck pytest demo sandbox bench notebooks clean
+.PHONY: setup lock test check lint typecheck pytest unit reliability test-live test-latest \
+        demo sandbox bench notebooks screenshots clean
 
 setup: $(STAMP)
 
@@ -22,9 +23,19 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --all-extras --python $(PYTHON)
 	touch $(STAMP)
 
-# The one command that changes pins: after editing dependencies in pyproject.toml.
+# The one command that changes pins: after editing dependencies in pyproject.toml. Binder
+# installs the same pins (tests/test_lock.py checks that the export matches the lock).
 lock: | $(UV)
 	$(UV) lock
+	$(UV) export --frozen --quiet --no-dev --group demo --extra sandbox --extra parquet \
+	    --no-emit-project --output-file binder/requirements.txt
+
+# Nothing run from here sees the shell's Alloy settings (a real account's key): every ALLOY_*
+# variable is unset. tests/guard.py scrubs them again inside pytest, so a bare `pytest` is safe.
+NO_ALLOY := env $(addprefix -u ,$(filter ALLOY_%,$(.VARIABLES)))
+# `make check`: no browser, no notebook kernels, nothing that restarts a sandbox.
+FAST := not browser and not notebook and not slow and not node
+PYTEST_ARGS ?=
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)
@@ -33,12 +44,48 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# The full suite. The reliability table goes to build/; `make reliability` updates the docs.
 pytest: setup
-	ALLOY_NB_RELIABILITY_REPORT=docs/reliability.md $(BIN)/pytest
+	$(NO_ALLOY) ALLOY_NB_RELIABILITY_REPORT=build/reliability.md $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
-# JupyterLab on loopback with the notebooks; each notebook's connect() starts the sandbox.
+unit: setup
+	$(NO_ALLOY) $(BIN)/pytest tests -q -p no:cacheprovider -o addopts= -ra --strict-markers \
+	    -p no:nbval -p no:schemathesis -m "$(FAST)" $(PYTEST_ARGS)
+
+# Under a minute: lint, types and the fast unit tests.
+check: lint typecheck unit
+
+reliability: setup
+	$(NO_ALLOY) ALLOY_NB_RELIABILITY_REPORT=docs/reliability.md $(BIN)/pytest tests -m reliability
+
+# The real-browser test, saving its screenshots into docs/ (make test keeps them in build/).
+screenshots: setup
+	$(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser_e2e.py
+
+# Opt-in: a real Alloy account (ALLOY_API_KEY, optionally ALLOY_BASE_URL / ALLOY_USER_ID).
+# tests/test_live.py works only on files under a fresh per-run name prefix and deletes only
+# those; nothing else (notebooks, sandbox tests) runs or sees the key.
+test-live: setup
+	@test -n "$$ALLOY_API_KEY" || { echo "make test-live needs ALLOY_API_KEY (a real account)"; exit 2; }
+	ALLOY_NB_LIVE=1 $(BIN)/pytest tests/test_live.py -p no:cacheprovider
+
+# The suite against the newest release of everything pyproject allows, in a throwaway venv
+# (uv.lock is not read or written): upgrades become deliberate, `make lock` once this passes.
+LATEST := .venv-latest
+test-latest: | $(UV)
+	rm -rf $(LATEST)
+	$(UV) venv --quiet --python $(PYTHON) $(LATEST)
+	$(UV) pip install --quiet --python $(LATEST)/bin/python --upgrade \
+	    -e ".[sandbox,parquet]" --group dev
+	$(LATEST)/bin/ruff check $(LINTED)
+	$(LATEST)/bin/mypy
+	$(NO_ALLOY) ALLOY_NB_RELIABILITY_REPORT=build/reliability-latest.md $(LATEST)/bin/pytest \
+	    -p no:cacheprovider $(PYTEST_ARGS)
+
+# JupyterLab on loopback with the notebooks; their connect() starts (or reuses) your one local
+# sandbox, which stops itself when idle (`python -m alloy_nb.sandbox status|stop`).
 demo: setup
 	@echo "Open the URL printed below (with its token); start with 01_quickstart.ipynb."
 	$(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
@@ -51,15 +98,25 @@ sandbox: setup
 
 # Re-run the notebooks against a fresh sandbox and save their outputs (widget state dropped,
 # so GitHub shows the text of each cell's result).
+NB_HOME := build/notebooks-sandbox
 notebooks: setup
-	cd notebooks && env -u ALLOY_API_KEY ../$(BIN)/jupyter nbconvert --to notebook --execute \
-	    --inplace *.ipynb
+	rm -rf $(NB_HOME)
+	cd notebooks && $(NO_ALLOY) ALLOY_NB_SANDBOX_HOME=$(abspath $(NB_HOME)) \
+	    ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace *.ipynb; \
+	    status=$$?; ../$(BIN)/python -m alloy_nb.sandbox stop --home $(abspath $(NB_HOME)); \
+	    exit $$status
 	$(BIN)/python -c "import nbformat, glob; [nbformat.write((lambda nb: (nb.metadata.pop('widgets', None), nb)[1])(nbformat.read(p, 4)), p) for p in glob.glob('notebooks/*.ipynb')]"
 
 # Not part of `make test`: about 15 minutes of 1 GB transfers, 100,000 seeded files and a
 # browser run. Prints one table and keeps it in benchmarks/results.md.
 bench: setup
-	$(BIN)/python benchmarks/run_all.py
+	$(NO_ALLOY) $(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .venv-uv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-uv $(LATEST) build .pytest_cache .mypy_cache .ruff_cache
+
+# The UploadPanel's JavaScript: npm ci from js/package-lock.json, then esbuild into
+# alloy_nb/widgets/static/ (committed, so installing alloy_nb needs no node).
+.PHONY: js
+js:
+	cd js && npm ci --no-audit --no-fund && npm run build

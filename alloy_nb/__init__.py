@@ -1,15 +1,25 @@
 """alloy_nb: move files between Jupyter notebooks, Alloy's File Management API and connectors.
 
+>>> import secrets
 >>> import alloy_nb
->>> client = alloy_nb.connect()            # doctest: +SKIP
->>> client.upload("report.csv")            # doctest: +SKIP
->>> client.list_files()                    # doctest: +SKIP
+>>> client = alloy_nb.connect()  # your account with $ALLOY_API_KEY, else your local sandbox
+alloy_nb: ...
+>>> data = b"id,score\\n" + secrets.token_hex(8).encode()  # bytes seen nowhere before
+>>> result = client.upload(data, filename="scores.csv", progress=False)
+>>> result.type, result.filename
+('new', 'scores.csv')
+>>> result.s3_key in set(client.list_files().s3_key)
+True
+>>> client.delete_file(result.s3_key)  # only what this example uploaded
 
+(The test suite runs these lines against a sandbox of its own; :class:`alloy_nb.Client` has
+a longer tour.)
 The offline sandbox lives in :mod:`alloy_nb.sandbox` and is never imported from here.
 """
 
+import typing as _typing
+
 from alloy_nb import connectors as connectors
-from alloy_nb._bridge import unwrap_result
 from alloy_nb._client import Client
 from alloy_nb._connect import connect
 from alloy_nb._exceptions import (
@@ -30,10 +40,26 @@ from alloy_nb._exceptions import (
     RateLimitError,
     ServerError,
 )
-from alloy_nb._md5 import MD5, md5_file, to_base64, to_hex
+from alloy_nb._hashcache import md5_file
+from alloy_nb._md5 import MD5, to_base64, to_hex
 from alloy_nb._models import UploadResult, UploadTicket
+from alloy_nb.connectors._results import unwrap_result
 
-__version__ = "0.1.0"
+if _typing.TYPE_CHECKING:  # the panels load lazily (below); these names let type checkers see them
+    from alloy_nb.widgets import FileBrowser, UploadPanel
+
+
+def _installed_version() -> str:
+    """The version is written once, in pyproject.toml; this reads what was installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alloy_nb")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 _WIDGETS = ("FileBrowser", "UploadPanel")
 

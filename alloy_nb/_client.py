@@ -1,63 +1,97 @@
-"""``Client``: the typed entry point to Alloy's File Management API."""
+"""``Client``: the typed entry point to Alloy's File Management API and connector actions.
+
+A facade: it builds one :class:`~alloy_nb._session.Session` from its arguments and the
+environment (``_settings``) and hands it to the modules that make the calls (``_files``,
+``_uploads``; connector actions come from ``connectors._client_methods``); none of them
+imports this module.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import httpx
 
-from alloy_nb import _http
-from alloy_nb._bridge import check_object_id, credentials_frame, send_to_google_drive
+from alloy_nb import _files, _uploads
 from alloy_nb._constants import (
     API_VERSION,
-    DEFAULT_BASE_URL,
-    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_DEADLINE_SECONDS,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_WORKERS,
-    DEFAULT_TIMEOUT_SECONDS,
-    ENV_API_KEY,
-    ENV_BASE_URL,
-    ENV_USER_ID,
     LIST_PAGE_SIZE,
 )
-from alloy_nb._exceptions import APIError, MissingCredentialsError, make_status_error
 from alloy_nb._frames import deletes_frame, files_frame, uploads_frame
-from alloy_nb._md5 import to_hex
+from alloy_nb._http import Limits
 from alloy_nb._models import UploadResult, UploadTicket
-from alloy_nb._uploads import ProgressHook, upload_many, upload_one
+from alloy_nb._settings import make_session
+from alloy_nb.connectors._client_methods import ConnectorMethods
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from alloy_nb._sources import UploadSource
+    from alloy_nb._uploads import ProgressHook
 
 __all__ = ["Client"]
 
-_NO_KEY = (
-    "no Alloy API key: pass Client(api_key=...) or set the {env} environment variable "
-    "(Dashboard -> Settings -> API Keys). To try alloy_nb offline, use alloy_nb.connect(), "
-    "which starts a local sandbox when no key is configured."
-)
 
-
-class Client:
-    """A client for Alloy's File Management API.
+class Client(ConnectorMethods):
+    """A client for Alloy's File Management API and its connector actions.
 
     Args:
-        api_key: defaults to ``$ALLOY_API_KEY``.
+        api_key: the API key; defaults to ``$ALLOY_API_KEY``. It is kept out of reprs,
+            logs, errors and frames' locals.
         base_url: defaults to ``$ALLOY_BASE_URL``, then ``https://production.runalloy.com``.
-        user_id: sent as ``x-alloy-userid``; defaults to ``$ALLOY_USER_ID``.
-        http_client: an ``httpx.Client`` to use (and not close); one is made otherwise.
+        api_version: sent as ``x-api-version`` (default ``2025-09``).
+        user_id: sent as ``x-alloy-userid`` to act for one of the key's users; defaults to
+            ``$ALLOY_USER_ID``, else none.
+        timeout: seconds each read, write and wait for a pooled connection may take (a
+            connect: 10 s), or an ``httpx.Timeout``; default 60. Refused together with
+            ``http_client``, which keeps its own.
+        deadline: seconds one request to the API may take in all, retries and waits
+            included, even against a server that sends a byte at a time (default 300;
+            ``None``: no limit). A file's bytes are timed per chunk by ``timeout`` instead,
+            and the answer after its last byte gets the whole deadline. With
+            ``http_client``, it is checked between reads.
+        max_retries: how often 408, 429, 5xx, timeouts and dropped connections are
+            retried (default 3), with exponential backoff and ``Retry-After`` (<= 60 s).
+        max_response_bytes: the largest answer held in memory (default 64 MiB); a larger
+            one is an :class:`~alloy_nb.APIError`.
+        hash_cache: remember the MD5 of unchanged files named by a path, so they are not
+            hashed again (default ``None``: on unless ``$ALLOY_NB_HASH_CACHE`` is ``0``;
+            see :func:`alloy_nb.md5_file`). Never used for bytes, file objects or DataFrames.
+        http_client: an ``httpx.Client`` to use and not close (its timeouts, proxies and
+            event hooks apply); by default one is made and closed by :meth:`close`.
 
-    Example::
+    Example, against an offline sandbox (with a real account, ``alloy_nb.Client()`` reads
+    ``$ALLOY_API_KEY``):
 
-        client = alloy_nb.Client()                # from the environment
-        result = client.upload("report.csv")      # hash, request, PUT (or skip if stored)
-        client.list_files()                       # a DataFrame
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import alloy_nb.sandbox
+    >>> with (
+    ...     alloy_nb.sandbox.start() as sb,
+    ...     Client(sb.api_key, base_url=sb.base_url) as client,
+    ...     tempfile.TemporaryDirectory() as folder,
+    ... ):
+    ...     first = client.upload(b"a,b\\n1,2\\n", filename="report.csv", progress=False)
+    ...     again = client.upload(b"a,b\\n1,2\\n", filename="copy.csv", progress=False)
+    ...     print(first.type, again.type, again.s3_key == first.s3_key)  # stored once
+    ...     for month in ("jan", "feb"):
+    ...         _ = Path(folder, f"{month}.csv").write_text(f"month\\n{month}\\n")
+    ...     paths = [*sorted(Path(folder).glob("*.csv")), Path(folder, "mar.csv")]
+    ...     batch = client.upload_many(paths, progress=False)  # one row per source
+    ...     print(batch["filename"].tolist(), batch["error"].notna().tolist())
+    ...     files = client.list_files()
+    ...     print(files["filename"].tolist(), files["size"].tolist())
+    ...     gone = client.delete_files(files[files["filename"] != "report.csv"])
+    ...     print(gone["deleted"].tolist(), client.list_files()["filename"].tolist())
+    new existing True
+    ['feb.csv', 'jan.csv', <NA>] [False, False, True]
+    ['feb.csv', 'jan.csv', 'report.csv'] [10, 10, 8]
+    [True, True] ['report.csv']
     """
 
     def __init__(
@@ -67,25 +101,52 @@ class Client:
         base_url: str | None = None,
         api_version: str = API_VERSION,
         user_id: str | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT_SECONDS,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = DEFAULT_DEADLINE_SECONDS,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        hash_cache: bool | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
-        key = api_key or os.environ.get(ENV_API_KEY)
-        if not key:
-            raise MissingCredentialsError(_NO_KEY.format(env=ENV_API_KEY))
-        self.__api_key = key
-        self.base_url = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
-        self.api_version = api_version
-        self.user_id = user_id or os.environ.get(ENV_USER_ID) or None
-        self.max_retries = max_retries
         self._owns_http = http_client is None
-        if http_client is None:
-            if not isinstance(timeout, httpx.Timeout):
-                timeout = httpx.Timeout(timeout, connect=DEFAULT_CONNECT_TIMEOUT_SECONDS)
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-            http_client = httpx.Client(timeout=timeout, limits=limits)
-        self.http = http_client
+        self._session = make_session(
+            api_key,
+            base_url=base_url,
+            api_version=api_version,
+            user_id=user_id,
+            timeout=timeout,
+            limits=Limits(max_retries, deadline, max_response_bytes),
+            http_client=http_client,
+            hash_cache=hash_cache,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """Where the API is, without a trailing slash."""
+        return self._session.base_url
+
+    @property
+    def api_version(self) -> str:
+        return self._session.api_version
+
+    @property
+    def user_id(self) -> str | None:
+        """The user this client acts for (``x-alloy-userid``), if any."""
+        return self._session.user_id
+
+    @property
+    def http(self) -> httpx.Client:
+        """The ``httpx.Client`` in use."""
+        return self._session.http
+
+    @property
+    def limits(self) -> Limits:
+        """``max_retries``, ``deadline`` and ``max_response_bytes``."""
+        return self._session.limits
+
+    @property
+    def max_retries(self) -> int:
+        return self._session.limits.max_retries
 
     def __repr__(self) -> str:
         user = f", user_id={self.user_id!r}" if self.user_id else ""
@@ -102,38 +163,6 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ---- plumbing ----
-
-    def _headers(self) -> dict[str, str]:
-        headers = {
-            "Authorization": f"Bearer {self.__api_key}",
-            "x-api-version": self.api_version,
-            "Accept": "application/json",
-        }
-        if self.user_id:
-            headers["x-alloy-userid"] = self.user_id
-        return headers
-
-    def _api(self, method: str, path: str, *, context: str, **kwargs: Any) -> Any:
-        """Call the API with retries; raise the matching error for a non-2xx answer."""
-        response = _http.send(
-            self.http,
-            method,
-            self.base_url + path,
-            max_retries=self.max_retries,
-            headers=self._headers(),
-            **kwargs,
-        )
-        if not response.is_success:
-            raise make_status_error(response, context=context)
-        try:
-            return response.json()
-        except ValueError as e:  # e.g. a reply cut short on a connection without a length
-            raise APIError(
-                f"{context}: the server's answer is not valid JSON ({e}); retry the call",
-                request=response.request,
-            ) from e
-
     # ---- files ----
 
     def request_upload(self, filename: str, mime_type: str, md5: str) -> UploadTicket:
@@ -141,12 +170,7 @@ class Client:
 
         ``ticket.type == "existing"`` means the bytes are already stored under ``s3_key``.
         """
-        body = {"filename": filename, "mimeType": mime_type, "md5": to_hex(md5)}
-        payload = self._api(
-            "POST", "/connectors/files/upload/request", json=body,
-            context=f"upload request for {filename}",
-        )  # fmt: skip
-        return UploadTicket.from_response(payload)
+        return _files.request_upload(self._session, filename, mime_type, md5)
 
     def upload(
         self,
@@ -164,17 +188,16 @@ class Client:
         CSV, Parquet or JSON lines by the extension of ``filename`` (default
         ``dataframe.csv``) through a temporary file. ``on_hash_progress(done, total)`` and
         ``on_progress(done, total)`` report bytes hashed and bytes sent.
-
-        Example::
-
-            >>> client.upload("figures/plot.png")            # doctest: +SKIP
-            UploadResult(s3_key='651e…_plot.png', filename='plot.png', type='new', ...)
-            >>> client.upload(df, filename="scores.parquet")  # doctest: +SKIP
         """
-        return upload_one(
-            self, source, filename=filename, mime_type=mime_type, progress=progress,
-            on_progress=on_progress, on_hash_progress=on_hash_progress,
-        )  # fmt: skip
+        return _uploads.upload_one(
+            self._session,
+            source,
+            filename=filename,
+            mime_type=mime_type,
+            progress=progress,
+            on_progress=on_progress,
+            on_hash_progress=on_hash_progress,
+        )
 
     def upload_many(
         self,
@@ -183,14 +206,11 @@ class Client:
         max_workers: int = DEFAULT_MAX_WORKERS,
         progress: bool = True,
     ) -> pd.DataFrame:
-        """Upload many sources concurrently; one row per source, failures in ``error``.
-
-        Example::
-
-            >>> df = client.upload_many(sorted(Path("exports").glob("*.csv")))  # doctest: +SKIP
-            >>> df[df.error.notna()]                                            # doctest: +SKIP
-        """
-        rows = upload_many(self, sources, max_workers=max_workers, progress=progress)
+        """Upload many sources concurrently; one row per source, in order, failures in
+        ``error`` (the batch goes on)."""
+        rows = _uploads.upload_many(
+            self._session, sources, max_workers=max_workers, progress=progress
+        )
         return uploads_frame(rows)
 
     def list_files(self, *, page_size: int | None = LIST_PAGE_SIZE) -> pd.DataFrame:
@@ -198,123 +218,19 @@ class Client:
 
         Follows the ``limit``/``cursor`` paging extension when the server offers it; a
         server without it returns everything at once. ``page_size=None`` sends no paging
-        parameters at all.
+        parameters at all. A cursor that repeats, or pages that never end, stop the
+        listing with an :class:`~alloy_nb.APIError`.
         """
-        files: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {}
-            if page_size is not None:
-                params["limit"] = page_size
-            if cursor:
-                params["cursor"] = cursor
-            page = self._api(
-                "GET", "/connectors/files/list", params=params, context="listing files"
-            )
-            files.extend(page.get("files", []))
-            cursor = page.get("nextCursor")
-            if not cursor:
-                return files_frame(files)
+        return files_frame(_files.list_entries(self._session, page_size))
 
     def delete_file(self, s3_key: str) -> None:
         """Delete one of the caller's files; a foreign or missing key raises NotFoundError."""
-        self._api(
-            "DELETE", "/connectors/files/" + quote(s3_key, safe=""),
-            context=f"deleting {s3_key}",
-        )  # fmt: skip
+        _files.delete_file(self._session, s3_key)
 
     def delete_files(
         self, keys: Iterable[str] | pd.DataFrame, *, max_workers: int = DEFAULT_MAX_WORKERS
     ) -> pd.DataFrame:
-        """Delete many keys (or the ``s3_key`` column of a listing); one row per key.
-
-        Example::
-
-            >>> files = client.list_files()                                  # doctest: +SKIP
-            >>> client.delete_files(files[files.filename.str.endswith(".tmp")])  # doctest: +SKIP
-        """
+        """Delete many keys (or the ``s3_key`` column of a listing); one row per key."""
         if hasattr(keys, "columns"):
             keys = keys["s3_key"].tolist()  # type: ignore[index]
-        key_list = [str(k) for k in keys]
-
-        def one(key: str) -> dict[str, Any]:
-            try:
-                self.delete_file(key)
-            except Exception as e:  # broad on purpose: reported per key; the batch goes on
-                return {"s3_key": key, "deleted": False, "error": f"{type(e).__name__}: {e}"}
-            return {"s3_key": key, "deleted": True, "error": None}
-
-        with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-            return deletes_frame(list(pool.map(one, key_list)))
-
-    # ---- connector actions ----
-
-    def execute_action(
-        self,
-        connector_id: str,
-        action_id: str,
-        *,
-        credential_id: str,
-        request_body: dict[str, Any] | None = None,
-        query_parameters: dict[str, Any] | None = None,
-        path_params: dict[str, Any] | None = None,
-        additional_headers: dict[str, Any] | None = None,
-    ) -> Any:
-        """Run a connector action; returns the raw JSON (see :func:`alloy_nb.unwrap_result`).
-
-        Example::
-
-            >>> from alloy_nb.connectors import google_drive
-            >>> payload = google_drive.upload_file(result.s3_key)          # doctest: +SKIP
-            >>> client.execute_action(                                     # doctest: +SKIP
-            ...     "googleDrive", "uploadFile", credential_id=cred,
-            ...     request_body=payload["requestBody"],
-            ...     query_parameters=payload["queryParameters"])
-        """
-        check_object_id("credential_id", credential_id)
-        for label, ident in (("connector_id", connector_id), ("action_id", action_id)):
-            if not isinstance(ident, str) or not ident or "/" in ident:
-                raise ValueError(f"{label} must be a non-empty name such as 'googleDrive'")
-        body: dict[str, Any] = {"credentialId": credential_id}
-        for key, value in (
-            ("requestBody", request_body), ("queryParameters", query_parameters),
-            ("pathParams", path_params), ("additionalHeaders", additional_headers),
-        ):  # fmt: skip
-            if value is not None:
-                body[key] = value
-        return self._api(
-            "POST", f"/connectors/{quote(connector_id, safe='')}/actions/"
-            f"{quote(action_id, safe='')}/execute", json=body,
-            context=f"{connector_id}/{action_id}",
-        )  # fmt: skip
-
-    def send_to_google_drive(
-        self, files: Any, credential_id: str, *, parents: Sequence[str] | None = None
-    ) -> pd.DataFrame:
-        """Copy stored files into Google Drive; one row per file (s3_key, drive_file_id, name,
-        mime_type, error).
-
-        ``files`` is an s3Key, an :class:`UploadResult`, a list of them, or a DataFrame from
-        :meth:`list_files` or :meth:`upload_many` (failed upload rows are skipped).
-
-        Example::
-
-            >>> client.send_to_google_drive(client.upload("report.pdf"), cred)  # doctest: +SKIP
-        """
-        return send_to_google_drive(self, files, credential_id, parents)
-
-    def list_credentials(self, connector_id: str) -> pd.DataFrame:
-        """The user's credentials for a connector (credential_id, name, type, created_at, ...)."""
-        payload = self._api(
-            "GET", f"/connectors/{quote(connector_id, safe='')}/credentials",
-            context=f"listing {connector_id} credentials",
-        )  # fmt: skip
-        return credentials_frame(payload)
-
-    def create_credential(self, connector_id: str, *, name: str | None = None) -> Any:
-        """Create a credential; the sandbox answers ``{"credentialId", ...}`` at once, while
-        the real API may answer with an ``oauthUrl`` to finish in a browser."""
-        return self._api(
-            "POST", f"/connectors/{quote(connector_id, safe='')}/credentials",
-            json={"name": name} if name else {}, context=f"creating a {connector_id} credential",
-        )  # fmt: skip
+        return deletes_frame(_files.delete_files(self._session, keys, max_workers))

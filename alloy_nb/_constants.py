@@ -17,22 +17,11 @@ HASH_CACHE_MAX_ENTRIES = 100_000  # about 10 MB of SQLite; least recently used p
 
 # Documented limits of the File Management API
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3
-PRESIGNED_URL_TTL_SECONDS = 3600
 MAX_FILENAME_BYTES = 255
 
-# Sandbox
-ENV_SANDBOX_API_KEYS = "ALLOY_SANDBOX_API_KEYS"
-ENV_SANDBOX_DATA_DIR = "ALLOY_SANDBOX_DATA_DIR"
-ENV_SANDBOX_S3_ENDPOINT = "ALLOY_SANDBOX_S3_ENDPOINT"
-ENV_SANDBOX_S3_PUBLIC_ENDPOINT = "ALLOY_SANDBOX_S3_PUBLIC_ENDPOINT"
-ENV_SANDBOX_S3_ACCESS_KEY = "ALLOY_SANDBOX_S3_ACCESS_KEY"
-ENV_SANDBOX_S3_SECRET_KEY = "ALLOY_SANDBOX_S3_SECRET_KEY"  # noqa: S105 - a variable name
-ENV_SANDBOX_S3_BUCKET = "ALLOY_SANDBOX_S3_BUCKET"
-ENV_SANDBOX_S3_REGION = "ALLOY_SANDBOX_S3_REGION"
-SANDBOX_DEFAULT_HOST = "127.0.0.1"
-SANDBOX_DEFAULT_PORT = 8765
-SANDBOX_DEFAULT_BUCKET = "alloy-user-files"
-SANDBOX_DEFAULT_REGION = "us-east-1"
+# The shared local sandbox that connect() finds or starts (one per OS user); the sandbox's
+# own settings and their variables are in alloy_nb/sandbox/_settings.py.
+ENV_SANDBOX_HOME = "ALLOY_NB_SANDBOX_HOME"
 
 # HTTP behaviour of the client
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -41,5 +30,12 @@ DEFAULT_MAX_RETRIES = 3
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
-DEFAULT_MAX_WORKERS = 8
+# upload_many/delete_files threads. 16: double 8's latency-bound rate (workers / (2 round
+# trips x RTT)) for a few ms of client CPU per file, and 2 connections per worker still
+# fit the Client's 32 keep-alive connections; 32+ churned connections and cost more CPU
+# per file in benchmarks/bench_latency.py.
+DEFAULT_MAX_WORKERS = 16
 LIST_PAGE_SIZE = 1000
+DEFAULT_DEADLINE_SECONDS = 300.0
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024**2
+MAX_LIST_PAGES = 10_000

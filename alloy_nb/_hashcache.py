@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from alloy_nb._constants import ENV_CACHE_DIR, ENV_HASH_CACHE, HASH_CACHE_MAX_ENTRIES
 from alloy_nb._hashcache_db import TOUCH_AFTER_NS, Stats, Store
-from alloy_nb._md5 import CHUNK_SIZE, MD5, hash_stream, md5_file
+from alloy_nb._md5 import CHUNK_SIZE, MD5, hash_stream, md5_stream
 
 __all__ = [
     "HashCache",
@@ -38,6 +38,7 @@ __all__ = [
     "cache_enabled",
     "cached_md5",
     "default_cache",
+    "md5_file",
     "md5_path",
     "stats",
 ]
@@ -75,14 +76,14 @@ class HashCache(Store):
         """MD5 of ``f``, which must come from ``open(path, "rb")`` and be at position 0.
 
         Anything else (a wrapper, another position, a pipe or device) is hashed like
-        ``md5_file`` hashes a file object, without the cache. A hit reports the whole size to
+        ``md5_stream`` hashes a file object, without the cache. A hit reports the whole size to
         ``on_progress`` at once; ``f`` is left at position 0 either way.
         """
         started = time.time_ns()
         st = _plain_file_stat(f)
         if st is None:
             self.count("hashed")
-            return md5_file(f, chunk_size=chunk_size, on_progress=on_progress)
+            return md5_stream(f, chunk_size=chunk_size, on_progress=on_progress)
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         settled = max(st.st_mtime_ns, st.st_ctime_ns) < started - self.racy_margin_ns
         if settled:
@@ -172,7 +173,7 @@ def cached_md5(
             pass
         else:
             return cache.md5_of(f, on_progress=on_progress, chunk_size=chunk_size)
-    return md5_file(f, chunk_size=chunk_size, on_progress=on_progress)
+    return md5_stream(f, chunk_size=chunk_size, on_progress=on_progress)
 
 
 def md5_path(
@@ -198,3 +199,29 @@ def _new_lock_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
+def md5_file(
+    source: str | os.PathLike[str] | BinaryIO,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    on_progress: Callable[[int], None] | None = None,
+    cache: bool | None = None,
+) -> MD5:
+    """Hash a path or a binary file object in chunks, in constant memory.
+
+    A file object is read from its current position to the end and then rewound to
+    where it started, so it can be uploaded next. ``on_progress`` receives the number
+    of bytes read by each chunk.
+
+    A path to a regular file is answered from the MD5 cache when the file is unchanged
+    (then ``on_progress`` receives the whole size at once). ``cache=False`` always reads
+    the file; ``None`` follows ``ALLOY_NB_HASH_CACHE``. File objects are always read.
+
+    >>> import io
+    >>> md5_file(io.BytesIO(b"hello")).hex
+    '5d41402abc4b2a76b9719d911017c592'
+    """
+    if isinstance(source, str | os.PathLike):
+        return md5_path(source, cache=cache, chunk_size=chunk_size, on_progress=on_progress)
+    return md5_stream(source, chunk_size=chunk_size, on_progress=on_progress)

@@ -13,13 +13,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["CHUNK_SIZE", "MD5", "hash_stream", "md5_file", "parse_md5", "to_base64", "to_hex"]
+__all__ = ["CHUNK_SIZE", "MD5", "hash_stream", "md5_stream", "parse_md5", "to_base64", "to_hex"]
 
 CHUNK_SIZE = 1024 * 1024
 _HEX = re.compile(r"[0-9a-fA-F]{32}")
@@ -85,35 +84,18 @@ def to_hex(md5: str) -> str:
     return parse_md5(md5).hex
 
 
-def md5_file(
-    source: str | os.PathLike[str] | BinaryIO,
+def md5_stream(
+    f: BinaryIO,
     *,
     chunk_size: int = CHUNK_SIZE,
     on_progress: Callable[[int], None] | None = None,
-    cache: bool | None = None,
 ) -> MD5:
-    """Hash a path or a binary file object in chunks, in constant memory.
-
-    A file object is read from its current position to the end and then rewound to
-    where it started, so it can be uploaded next. ``on_progress`` receives the number
-    of bytes read by each chunk.
-
-    A path to a regular file is answered from the MD5 cache when the file is unchanged
-    (then ``on_progress`` receives the whole size at once). ``cache=False`` always reads
-    the file; ``None`` follows ``ALLOY_NB_HASH_CACHE``. File objects are always read.
-
-    >>> md5_file("report.csv").hex  # doctest: +SKIP
-    '0f343b0931126a20f133d67c2b018a3b'
-    """
-    if isinstance(source, str | os.PathLike):
-        # Imported here: the sandbox uses this module and never needs the cache.
-        from alloy_nb._hashcache import md5_path
-
-        return md5_path(source, cache=cache, chunk_size=chunk_size, on_progress=on_progress)
-    start = source.tell() if source.seekable() else None
-    result = hash_stream(source, chunk_size, on_progress)
+    """MD5 of a binary file object from its position to the end, in constant memory; the
+    object is then rewound to where it started, so it can be uploaded next."""
+    start = f.tell() if f.seekable() else None
+    result = hash_stream(f, chunk_size, on_progress)
     if start is not None:
-        source.seek(start)
+        f.seek(start)
     return result
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from alloy_nb._exceptions import APIError
 
 __all__ = ["UploadResult", "UploadTicket"]
 
@@ -38,6 +41,15 @@ class UploadTicket:
             raise ValueError(f"unexpected upload response, missing {e}: {payload!r:.300}") from None
         if ticket.type not in ("new", "existing"):
             raise ValueError(f"unexpected upload type {ticket.type!r}")
+        try:
+            url = urlsplit(ticket.presigned_url)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            url = urlsplit("")
+        if url.scheme.lower() not in ("http", "https") or not url.hostname:
+            raise APIError(
+                f"the upload answer for {ticket.s3_key!r} has a presigned URL that is not an "
+                f"http(s) address (scheme {url.scheme!r}); nothing was read or sent"
+            )
         return ticket
 
 

@@ -39,6 +39,12 @@ def bar(enabled: bool, total: int, desc: str, *, unit: str = "B") -> Iterator[Up
     from tqdm.auto import tqdm
 
     in_bytes = unit == "B"  # byte bars scale (KiB, MiB) and vanish when done; file bars stay
-    with tqdm(total=total, desc=desc, unit=unit, unit_scale=in_bytes, unit_divisor=1024,
-              leave=not in_bytes) as shown:  # fmt: skip
+    with tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=in_bytes,
+        unit_divisor=1024,
+        leave=not in_bytes,
+    ) as shown:
         yield _updater(shown)

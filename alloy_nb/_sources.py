@@ -33,6 +33,7 @@ class OpenedSource:
     start: int
     size: int
     filename: str
+    from_path: bool = False  # opened here from a path: the hash cache may answer for it
 
 
 def _is_dataframe(obj: object) -> bool:
@@ -59,7 +60,9 @@ def open_source(source: Any, filename: str | None) -> Iterator[OpenedSource]:
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a directory; pass a file (or use upload_many)")
         with open(path, "rb") as f:
-            yield OpenedSource(f, 0, os.fstat(f.fileno()).st_size, filename or path.name)
+            yield OpenedSource(
+                f, 0, os.fstat(f.fileno()).st_size, filename or path.name, from_path=True
+            )
         return
     if isinstance(source, bytes | bytearray | memoryview):
         if not filename:

@@ -1,13 +1,15 @@
-"""The upload pipeline: streamed MD5 -> upload request -> (skip if existing) -> streamed PUT."""
+"""The upload pipeline: streamed MD5 -> upload request -> (skip if existing) -> streamed PUT.
+
+It receives a :class:`~alloy_nb._session.Session` (transport, settings), not the Client.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from alloy_nb import _http
+from alloy_nb._batch import batch_rows
 from alloy_nb._constants import MAX_SINGLE_PUT_BYTES
 from alloy_nb._exceptions import (
     APIStatusError,
@@ -16,20 +18,20 @@ from alloy_nb._exceptions import (
     PermissionDeniedError,
     make_status_error,
 )
-from alloy_nb._md5 import CHUNK_SIZE, MD5, md5_file
+from alloy_nb._files import request_upload
+from alloy_nb._hashcache import cached_md5
+from alloy_nb._md5 import CHUNK_SIZE, MD5
 from alloy_nb._mime import guess_mime_type
 from alloy_nb._models import UploadResult, UploadTicket
 from alloy_nb._progress import bar, progress_enabled
+from alloy_nb._session import Session
 from alloy_nb._sources import OpenedSource, describe, open_source
-
-if TYPE_CHECKING:
-    from alloy_nb._client import Client
 
 ProgressHook = Callable[[int, int], None]
 
 
 def upload_one(
-    client: Client,
+    session: Session,
     source: Any,
     *,
     filename: str | None,
@@ -50,11 +52,15 @@ def upload_one(
         mime = mime_type or guess_mime_type(src.filename)
         with bar(bars, src.size, f"hashing {src.filename}") as shown:
             src.file.seek(src.start)
-            md5 = md5_file(src.file, on_progress=_Progress(shown, on_hash_progress, src.size).add)
-        ticket = client.request_upload(src.filename, mime, md5.hex)
+            md5 = cached_md5(
+                src.file,
+                on_progress=_Progress(shown, on_hash_progress, src.size).add,
+                enabled=session.hash_cache if src.from_path else False,
+            )
+        ticket = request_upload(session, src.filename, mime, md5.hex)
         if ticket.type == "new":
             with bar(bars, src.size, f"uploading {src.filename}") as shown:
-                ticket = _put_with_renewal(client, ticket, src, mime, md5, shown, on_progress)
+                ticket = _put_with_renewal(session, ticket, src, mime, md5, shown, on_progress)
         elif on_progress is not None:
             on_progress(src.size, src.size)
     return UploadResult(
@@ -111,7 +117,7 @@ def _is_expired(error: APIStatusError) -> bool:
 
 
 def _put_with_renewal(
-    client: Client,
+    session: Session,
     ticket: UploadTicket,
     src: OpenedSource,
     mime: str,
@@ -122,15 +128,13 @@ def _put_with_renewal(
     """PUT the bytes; if the URL expired on the way, ask for a new one once and PUT again."""
     for renewal in (False, True):
         if renewal:
-            ticket = client.request_upload(src.filename, mime, md5.hex)
+            ticket = request_upload(session, src.filename, mime, md5.hex)
             if ticket.type == "existing":
                 return ticket
         sent = _Progress(shown, on_progress, src.size)
-        response = _http.send(
-            client.http,
+        response = session.send(
             "PUT",
             ticket.presigned_url,
-            max_retries=client.max_retries,
             content=lambda sent=sent: _stream(src, sent),  # type: ignore[misc]
             headers={
                 "Content-Type": mime,
@@ -153,27 +157,20 @@ def _put_with_renewal(
 
 
 def upload_many(
-    client: Client, sources: Iterable[Any], *, max_workers: int, progress: bool
+    session: Session, sources: Iterable[Any], *, max_workers: int, progress: bool
 ) -> list[dict[str, Any]]:
-    """Upload concurrently over the client's one ``httpx.Client``; one row per source."""
+    """Upload concurrently over the session's one ``httpx.Client``; one row per source."""
     items = list(sources)
 
-    def one(source: Any) -> dict[str, Any]:
-        row: dict[str, Any] = {"source": describe(source)}
-        try:
-            result = upload_one(client, source, filename=None, mime_type=None, progress=False)
-        except Exception as e:  # broad on purpose: one bad source must not stop the batch
-            row["error"] = f"{type(e).__name__}: {e}"
-        else:
-            row.update(result.to_dict(), error=None)
-        return row
+    def upload(source: Any) -> dict[str, Any]:
+        result = upload_one(session, source, filename=None, mime_type=None, progress=False)
+        return result.to_dict()
 
     with bar(progress_enabled(progress), len(items), "uploading", unit="file") as tick:
-
-        def tracked(source: Any) -> dict[str, Any]:
-            row = one(source)
-            tick(1)
-            return row
-
-        with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-            return list(pool.map(tracked, items))
+        return batch_rows(
+            items,
+            upload,
+            label=lambda source: {"source": describe(source)},
+            max_workers=max_workers,
+            done=tick,
+        )

@@ -1,12 +1,19 @@
 """`make bench`: run every benchmark, print one table, keep it in benchmarks/results.md.
 
+    python benchmarks/run_all.py [--only bench_latency,bench_hashcache]
+
 Each script measures its rows side by side in one run (ratios, not absolute times, are what
-the targets are about). P6 comes from the real-browser test (JupyterLab + Chromium), run
-with its timing printed.
+the targets are about). P6 comes from bench_panel.py (UploadPanel in JupyterLab +
+headless Chromium, both transfer paths beside Client.upload). Rows are P (client and sandbox
+performance), H (MD5 cache) and L (latency), each group in number order and each script's
+rows in the order it printed them.
+``--only`` runs the named scripts alone and replaces just their rows in results.md.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
 import subprocess
 import sys
@@ -14,6 +21,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+SCRIPTS = ("bench_client", "bench_sandbox", "bench_panel", "bench_hashcache", "bench_latency")
+ROW = re.compile(r"\| ([A-Z])(\d+) \|")
+GROUPS = "PHL"
+HEADER = ["| id | measure | measured | ratio | target |", "|---|---|---|---|---|"]
 
 
 def run(cmd: list[str]) -> str:
@@ -25,27 +36,72 @@ def run(cmd: list[str]) -> str:
     return out.stdout
 
 
-def main() -> int:
+def row_id(line: str) -> str:
+    m = ROW.match(line)
+    assert m, line
+    return m.group(1) + m.group(2)
+
+
+def rows_of(text: str) -> list[str]:
+    """The table rows in a script's output (``| X1 | ...``), in the order printed."""
+    return [line for line in text.splitlines() if ROW.match(line)]
+
+
+def ordered(rows: list[str]) -> list[str]:
+    """By group (P, H, L, then any other letter) and number; stable within an id."""
+
+    def key(line: str) -> tuple[int, str, int]:
+        m = ROW.match(line)
+        assert m, line
+        letter = m.group(1)
+        group = GROUPS.index(letter) if letter in GROUPS else len(GROUPS)
+        return group, letter, int(m.group(2))
+
+    return sorted(rows, key=key)
+
+
+def merged(old: list[str], new: list[str]) -> list[str]:
+    """``old`` without the ids that ``new`` measured again, plus ``new``."""
+    fresh = {row_id(r) for r in new}
+    return ordered([r for r in old if row_id(r) not in fresh] + new)
+
+
+def environment(outputs: list[str], kept: str | None = None) -> str:
+    """The most detailed ``# environment`` line printed (some also name the storage)."""
+    lines = [line.lstrip("# ") for text in outputs for line in text.splitlines()
+             if line.startswith("# environment")]  # fmt: skip
+    return max([*lines, kept or ""], key=len) or "environment: unknown"
+
+
+def table(env: str, rows: list[str]) -> str:
+    return "\n".join(["# Benchmarks", "", env, "", *HEADER, *ordered(rows)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", help=f"comma-separated, from {', '.join(SCRIPTS)}")
+    args = ap.parse_args(argv)
+    # Benchmarks never reach a real account, whatever the shell exports: no ALLOY_* at all.
+    for name in [n for n in os.environ if n.startswith("ALLOY_")]:
+        del os.environ[name]
     py = sys.executable
-    client = run([py, str(HERE / "bench_client.py")])
-    sandbox = run([py, str(HERE / "bench_sandbox.py")])
-    panel = run([py, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-                 "tests/test_browser_e2e.py"])  # fmt: skip
-    rows = [line for line in (client + sandbox).splitlines() if re.match(r"\| P\d ", line)]
-    m = re.search(r"200 MB via UploadPanel: ([\d.]+) s \((\d+) MB/s\), kernel RSS growth "
-                  r"([\d.]+) MiB", panel)  # fmt: skip
-    upload = re.search(r"\| (\d+) vs \d+ MB/s \|", next(r for r in rows if "upload_file" in r))
-    if m and upload:
-        rows.append(f"| P6 | 200 MB through UploadPanel in headless Chromium vs Client.upload "
-                    f"(1 GB, above) | {m.group(2)} vs {upload.group(1)} MB/s; kernel RSS "
-                    f"+{m.group(3)} MiB | | succeeds; RSS <= 64 MiB |")  # fmt: skip
-    env = next(line for line in client.splitlines() if line.startswith("# environment"))
-    table = "\n".join([
-        "# Benchmarks", "", env.lstrip("# "), "",
-        "| id | measure | measured | ratio | target |", "|---|---|---|---|---|", *sorted(rows),
-    ])  # fmt: skip
-    print("\n" + table)
-    (HERE / "results.md").write_text(table + "\n")
+    names = args.only.split(",") if args.only else list(SCRIPTS)
+    unknown = set(names) - set(SCRIPTS)
+    if unknown:
+        ap.error(f"unknown benchmark {', '.join(sorted(unknown))}; choose from {SCRIPTS}")
+    outputs = [run([py, str(HERE / f"{name}.py")]) for name in names]
+    rows = [r for text in outputs for r in rows_of(text)]
+    results = HERE / "results.md"
+    if args.only:
+        old = results.read_text().splitlines() if results.exists() else []
+        kept = next((line for line in old if line.startswith("environment")), None)
+        env = environment(outputs, kept)
+        rows = merged([line for line in old if ROW.match(line)], rows)
+    else:
+        env = environment(outputs)
+    text = table(env, rows)
+    print("\n" + text)
+    results.write_text(text + "\n")
     return 0
 
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,15 +11,7 @@ import pytest
 import alloy_nb.sandbox
 from alloy_nb.sandbox import Sandbox
 
-WORKSPACE_KEYS = ["test-key-workspace-a", "test-key-workspace-b"]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _private_hash_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """No test reads or writes the user's own MD5 cache (~/.cache/alloy_nb)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ALLOY_NB_CACHE_DIR", str(tmp_path_factory.mktemp("hash-cache")))
-        yield
+from .helpers import WORKSPACE_KEYS, Api
 
 
 @pytest.fixture(scope="session")
@@ -37,90 +25,6 @@ def sandbox() -> Iterator[Sandbox]:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=30) as client:
         yield client
-
-
-def md5_pair(data: bytes) -> tuple[str, str]:
-    d = hashlib.md5(data).digest()
-    return d.hex(), base64.b64encode(d).decode()
-
-
-@dataclass
-class Api:
-    """Raw HTTP calls to the sandbox as one identity (not the alloy_nb client)."""
-
-    http: httpx.Client
-    base_url: str
-    api_key: str | None
-    user_id: str | None = None
-    version: str | None = "2025-09"
-    extra: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        h = dict(self.extra)
-        if self.api_key is not None:
-            h["Authorization"] = f"Bearer {self.api_key}"
-        if self.version is not None:
-            h["x-api-version"] = self.version
-        if self.user_id is not None:
-            h["x-alloy-userid"] = self.user_id
-        return h
-
-    def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        headers = {**self.headers, **kw.pop("headers", {})}
-        return self.http.request(method, self.base_url + path, headers=headers, **kw)
-
-    def request_upload(
-        self, filename: str, data: bytes, mime: str = "application/octet-stream", md5: str = ""
-    ) -> httpx.Response:
-        body = {"filename": filename, "mimeType": mime, "md5": md5 or md5_pair(data)[0]}
-        return self.call("POST", "/connectors/files/upload/request", json=body)
-
-    def ticket(
-        self, filename: str, data: bytes, mime: str = "application/octet-stream"
-    ) -> dict[str, str]:
-        r = self.request_upload(filename, data, mime)
-        assert r.status_code == 200, r.text
-        t: dict[str, str] = r.json()["presignedUrl"]
-        return t
-
-    def put(
-        self,
-        ticket: dict[str, str],
-        data: bytes,
-        mime: str = "application/octet-stream",
-        **headers: str,
-    ) -> httpx.Response:
-        h = {"Content-Type": mime, "Content-MD5": ticket["md5"], **headers}
-        return self.http.put(ticket["presignedUrl"], content=data, headers=h)
-
-    def upload(
-        self, filename: str, data: bytes, mime: str = "application/octet-stream"
-    ) -> dict[str, str]:
-        t = self.ticket(filename, data, mime)
-        if t["type"] == "new":
-            r = self.put(t, data, mime)
-            assert r.status_code == 200, r.text
-        return t
-
-    def files(self) -> list[dict[str, Any]]:
-        r = self.call("GET", "/connectors/files/list")
-        assert r.status_code == 200, r.text
-        files: list[dict[str, Any]] = r.json()["files"]
-        return files
-
-    def keys(self) -> list[str]:
-        return [f["s3Key"] for f in self.files()]
-
-    def delete(self, s3_key: str) -> httpx.Response:
-        from urllib.parse import quote
-
-        return self.call("DELETE", "/connectors/files/" + quote(s3_key, safe=""))
-
-    def new_user(self, username: str | None = None) -> Api:
-        r = self.call("POST", "/users", json={"username": username or "u" + secrets.token_hex(6)})
-        assert r.status_code == 200, r.text
-        return Api(self.http, self.base_url, self.api_key, r.json()["userId"], self.version)
 
 
 @pytest.fixture
@@ -151,10 +55,6 @@ def carol(workspace_b: Api) -> Api:
     return workspace_b.new_user()
 
 
-def random_bytes(n: int = 1024) -> bytes:
-    return secrets.token_bytes(n)
-
-
 # ---- docs/reliability.md: written by the suite when ALLOY_NB_RELIABILITY_REPORT names it ----
 
 REPORT_SECTIONS = {
@@ -163,25 +63,115 @@ REPORT_SECTIONS = {
     "test_bad_input": "Bad input",
     "test_faults": "Faults",
     "test_retries": "Faults",
+    "test_client_bounds": "Faults",
     "test_lifecycle": "Faults",
     "test_hardening": "Faults",
     "test_overload": "Faults",
     "test_hotpath": "Faults",
+    "test_panel_faults": "Faults",
     "test_contract": "Storage contract",
+    "test_storage_security": "Storage security",
     "test_names": "Fuzzing (hypothesis)",
     "test_fuzz_api": "Fuzzing (schemathesis)",
     "test_md5": "Fuzzing (hypothesis)",
     "test_hashcache": "Fuzzing (hypothesis)",
+    "test_no_foreign_account": "Other accounts and files",
+    "test_notebook_safety": "Other accounts and files",
 }
 SECTION_EXPECTATIONS = {
     "Isolation": "no access, nothing about the other user revealed, their file intact",
     "Bad input": "a 4xx JSON error naming the problem; never a 5xx",
     "Faults": "recovered, or a clear error; no corrupt, phantom or lost file",
     "Storage contract": "storage itself enforces it",
+    "Storage security": "refused without the sandbox's keys; storage ends with its owner",
     "Fuzzing (hypothesis)": "the property holds for every generated input",
     "Fuzzing (schemathesis)": "no 5xx; status, content type and body as documented",
+    "Other accounts and files": "never reached, never deleted",
 }
 _observed: list[tuple[str, str, str, str]] = []
+
+# What `make check` leaves out (-m "not browser and not notebook and not slow"), so it stays
+# under a minute: the browser, notebook kernels, and tests that restart sandboxes or fuzz.
+MODULE_MARKS = {
+    "test_browser_e2e": ("browser",),
+    "test_binder": ("notebook", "slow"),
+    "test_notebook_safety": ("notebook",),
+    "test_no_foreign_account": ("notebook",),
+    "test_faults": ("slow",),
+    "test_cli": ("slow",),
+    "test_lifecycle": ("slow",),
+    "test_fuzz_api": ("slow",),
+    "test_file_browser_e2e": ("browser",),
+    "test_storage_security": ("slow",),
+    "test_shared_sandbox": ("slow",),
+    "test_hardening": ("slow",),
+    "test_overload": ("slow",),
+    "test_hashcache": ("slow",),
+    "test_docs": ("slow",),
+    "test_architecture": ("slow",),
+}
+
+# Single tests that start a second sandbox or move thousands of files.
+SLOW_TESTS = {
+    "test_client.py::test_upload_many_with_bad_sources",
+    "test_client.py::test_connect_without_a_key_starts_a_local_sandbox",
+    "test_client.py::test_expired_url_is_requested_again_once",
+    "test_contract.py::test_expired_url_is_rejected",
+    "test_bridge.py::test_drive_survives_a_restart",
+}
+
+
+def _module_marks(module: str) -> dict[str, bool]:
+    """The marks a module's tests all carry (True) or none of them can carry (False)."""
+    fixed = dict.fromkeys(MODULE_MARKS.get(module, ()), True)
+    fixed["reliability"] = module in REPORT_SECTIONS
+    return fixed
+
+
+def _may_select(markexpr: str, fixed: dict[str, bool]) -> bool:
+    """Whether ``-m markexpr`` can match a test whose marks include ``fixed``."""
+    try:
+        from _pytest.mark.expression import Expression  # private; if it moves, collect all
+
+        expr = Expression.compile(markexpr)
+    except Exception:
+        return True
+    free: list[str] = []
+
+    def evaluate(assignment: dict[str, bool]) -> bool:
+        def matcher(name: str, /, **kwargs: str) -> bool:
+            if name not in fixed and name not in free:
+                free.append(name)
+            return fixed.get(name, assignment.get(name, False))
+
+        return expr.evaluate(matcher)
+
+    tried = 0
+    while tried < 2 ** len(free):  # names other marks may set: try every combination
+        if len(free) > 8 or evaluate({n: bool(tried >> i & 1) for i, n in enumerate(free)}):
+            return True
+        tried += 1
+    return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A module that ``-m`` deselects entirely is not even imported (`make check` speed)."""
+    expr = config.option.markexpr
+    if collection_path.suffix == ".py" and expr:
+        return not _may_select(expr, _module_marks(collection_path.stem)) or None
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        for mark in MODULE_MARKS.get(module, ()):
+            item.add_marker(mark)
+        if module in REPORT_SECTIONS:
+            item.add_marker(pytest.mark.reliability)
+        if f"{item.path.name}::{getattr(item, 'originalname', item.name)}" in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -212,9 +202,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     lines = [
         "# Reliability",
         "",
-        "Generated by `make test` (tests/conftest.py) from the isolation, bad-input, fault,",
-        "storage-contract and fuzzing tests: each row is one test case, what it expects, and",
-        "what this run observed. Regenerated on every full run.",
+        "Generated by `make reliability` (tests/conftest.py) from the isolation, bad-input,",
+        "fault, storage-contract and fuzzing tests: each row is one test case, what it expects,",
+        "and what that run observed. `make test` writes the same table to build/reliability.md.",
         "",
         "| section | cases | as expected |",
         "|---|---|---|",
@@ -229,4 +219,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             c.replace("|", "\\|").replace("\n", " ") for c in (section, case, expected, observed)
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
     Path(target).write_text("\n".join(lines) + "\n")

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from .conftest import Api
+from .helpers import Api
 
 VICTIM_NAME = "payroll-2026-q3.csv"
 VICTIM_SIZE = 31337

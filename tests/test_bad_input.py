@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api
+from .helpers import Api
 
 GOOD = {"filename": "ok.txt", "mimeType": "text/plain", "md5": "2942bfabb3d05332b66eb128e0842cff"}
 UPLOAD = "/connectors/files/upload/request"

@@ -8,16 +8,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from alloy_nb.sandbox._shared import stop_shared_sandbox
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.timeout(2700)  # a whole environment is installed; each step has its own bound
 def test_binder_instructions_alone_give_a_working_environment(tmp_path: Path) -> None:
     """As repo2docker does: requirements.txt, then postBuild from the repo root."""
     venv = tmp_path / "binder-venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     bin_dir = venv / "bin"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALLOY_", "VIRTUAL_ENV"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ALLOY_", "VIRTUAL_ENV", "PYTHONPATH"))}  # fmt: skip
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    home = tmp_path / "home"  # the notebooks' shared sandbox lives here, not in the user's
+    env["ALLOY_NB_SANDBOX_HOME"] = str(home)
+    try:
+        _build_and_run(tmp_path, venv, bin_dir, env)
+    finally:
+        stop_shared_sandbox(home)
+
+
+def _build_and_run(tmp_path: Path, venv: Path, bin_dir: Path, env: dict[str, str]) -> None:
     repo = tmp_path / "repo"  # a copy, so the build leaves nothing in the checkout
     shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(
         ".venv", ".git", "*.egg-info", "build", "__pycache__", ".*_cache", "sandbox-data",

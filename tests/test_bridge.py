@@ -16,7 +16,7 @@ import alloy_nb.sandbox
 from alloy_nb import Client
 from alloy_nb.sandbox import Sandbox
 
-from .conftest import WORKSPACE_KEYS, Api, random_bytes
+from .helpers import WORKSPACE_KEYS, Api, random_bytes
 
 EXECUTE = "/connectors/googleDrive/actions/{}/execute"
 

@@ -19,7 +19,7 @@ import alloy_nb.sandbox
 from alloy_nb import Client
 from alloy_nb.sandbox import Sandbox
 
-from .conftest import WORKSPACE_KEYS, Api, md5_pair, random_bytes
+from .helpers import WORKSPACE_KEYS, Api, md5_pair, random_bytes
 
 
 class Recorder:
@@ -322,23 +322,25 @@ def test_request_upload_accepts_hex_and_base64(client: Client) -> None:
 
 
 def test_connect_without_a_key_starts_a_local_sandbox(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from alloy_nb import _connect
+    from alloy_nb.sandbox._shared import stop_shared_sandbox
 
     monkeypatch.delenv("ALLOY_API_KEY", raising=False)
     monkeypatch.delenv("ALLOY_BASE_URL", raising=False)
     monkeypatch.delenv("ALLOY_SANDBOX_API_KEYS", raising=False)
+    monkeypatch.setenv("ALLOY_NB_SANDBOX_HOME", str(tmp_path / "home"))
     try:
         c = alloy_nb.connect()
         out = capsys.readouterr().out.strip().splitlines()
         assert len(out) == 1
         assert out[0].startswith(
-            "alloy_nb: no ALLOY_API_KEY set; using a local sandbox at http://127.0.0.1:"
+            "alloy_nb: no ALLOY_API_KEY set; started a local sandbox (shared by your notebooks) "
+            "at http://127.0.0.1:"
         )
         assert c.base_url in out[0]
         result = c.upload(b"hello sandbox", filename="hello.txt", progress=False)
         assert c.list_files()["s3_key"].tolist() == [result.s3_key]
-        assert alloy_nb.connect().base_url == c.base_url, "one sandbox per process"
+        assert alloy_nb.connect().base_url == c.base_url, "one sandbox, reused"
     finally:
-        _connect._stop_sandbox()
+        stop_shared_sandbox(tmp_path / "home")

@@ -13,7 +13,7 @@ import pytest
 import alloy_nb.sandbox
 from alloy_nb.sandbox import Sandbox
 
-from .conftest import Api, md5_pair, random_bytes
+from .helpers import Api, md5_pair, random_bytes
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 

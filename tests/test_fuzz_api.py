@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from alloy_nb.sandbox._app import create_app
 
-from .conftest import WORKSPACE_KEYS
+from .helpers import WORKSPACE_KEYS
 
 HEADERS = {"Authorization": f"Bearer {WORKSPACE_KEYS[1]}", "x-api-version": "2025-09"}
 

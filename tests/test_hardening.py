@@ -22,7 +22,7 @@ from alloy_nb.sandbox._db import Registry
 from alloy_nb.sandbox._reservations import Reservations
 from alloy_nb.sandbox._storage import Storage
 
-from .conftest import Api, random_bytes
+from .helpers import Api, random_bytes
 
 KEY = "hardening-key"
 

@@ -24,14 +24,16 @@ from botocore.config import Config
 import alloy_nb.sandbox
 import alloy_nb.sandbox._stored
 from alloy_nb.sandbox import Sandbox
-from alloy_nb.sandbox._db import DiskFull, Registry
+from alloy_nb.sandbox._db import Registry
 from alloy_nb.sandbox._heartbeat import Heartbeat
 from alloy_nb.sandbox._presign import PutPresigner
 from alloy_nb.sandbox._reservations import Reservations
 from alloy_nb.sandbox._s3lite import parse_time
-from alloy_nb.sandbox._storage import S3Settings, Storage, StorageUnavailable
+from alloy_nb.sandbox._settings import S3Settings
+from alloy_nb.sandbox._sqlite import DiskFull
+from alloy_nb.sandbox._storage import Storage, StorageUnavailable
 
-from .conftest import Api, random_bytes
+from .helpers import Api, random_bytes
 
 KEY = "hotpath-key"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import Api, random_bytes
+from .helpers import Api, random_bytes
 
 
 @pytest.fixture

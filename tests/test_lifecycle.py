@@ -9,7 +9,7 @@ import httpx
 
 import alloy_nb.sandbox
 
-from .conftest import Api, random_bytes
+from .helpers import Api, random_bytes
 
 KEY = "lifecycle-key"
 

@@ -20,7 +20,7 @@ import alloy_nb.sandbox
 from alloy_nb.sandbox import HttpLimits, Sandbox
 from alloy_nb.sandbox._protocol import FD_RESERVE, connection_cap
 
-from .conftest import Api, random_bytes
+from .helpers import Api, random_bytes
 
 KEY = "overload-key"
 UPLOAD = "/connectors/files/upload/request"

@@ -1,7 +1,8 @@
-"""Google Drive (connector ``googleDrive``): action payloads that take an s3Key.
+"""Google Drive (connector ``googleDrive``): action requests that take an s3Key.
 
-Each builder returns exactly the fields of the execute body except ``credentialId``, which
-:meth:`alloy_nb.Client.execute_action` adds.
+Each builder returns an :class:`~alloy_nb.connectors.ActionRequest`, exactly what
+:meth:`alloy_nb.Client.execute_action` takes (it adds the credential). Read as a mapping it
+is the execute body's fields except ``credentialId``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from alloy_nb._mime import guess_mime_type
+from alloy_nb.connectors._action import ActionRequest
 
 __all__ = ["CONNECTOR_ID", "UPLOAD_TYPES", "display_name", "list_files", "upload_file"]
 
@@ -35,21 +37,27 @@ def upload_file(
     mime_type: str | None = None,
     parents: Sequence[str] | None = None,
     upload_type: UploadType = "multipart",
-) -> dict[str, Any]:
-    """The ``uploadFile`` payload: the stored file ``s3_key`` becomes a Drive file.
+) -> ActionRequest:
+    """The ``uploadFile`` action: the stored file ``s3_key`` becomes a Drive file.
 
     ``name`` defaults to the filename without its ``{userId}_`` prefix, ``mime_type`` is
     guessed from the name, ``parents`` are Drive folder ids (My Drive's root without).
 
-    >>> upload_file("651eb6e11d156e0d7a42c76i_w3img.jpg", name="w3img upload")
-    {'requestBody': {'metadata': {'name': 'w3img upload', 'mimeType': 'image/jpeg'}, \
-'s3Key': '651eb6e11d156e0d7a42c76i_w3img.jpg'}, 'queryParameters': {'uploadType': 'multipart'}}
+    >>> request = upload_file("651eb6e11d156e0d7a42c76i_w3img.jpg", name="w3img upload")
+    >>> (request.connector_id, request.action_id)
+    ('googleDrive', 'uploadFile')
+    >>> dict(request) == {
+    ...     "requestBody": {"metadata": {"name": "w3img upload", "mimeType": "image/jpeg"},
+    ...                     "s3Key": "651eb6e11d156e0d7a42c76i_w3img.jpg"},
+    ...     "queryParameters": {"uploadType": "multipart"},
+    ... }
+    True
     """
     if not isinstance(s3_key, str) or not s3_key.strip():
         raise ValueError("s3_key must be a non-empty string, e.g. the s3_key of an upload")
     if upload_type not in UPLOAD_TYPES:
-        raise ValueError(f"upload_type must be one of {', '.join(UPLOAD_TYPES)}, "
-                         f"not {upload_type!r}")  # fmt: skip
+        kinds = ", ".join(UPLOAD_TYPES)
+        raise ValueError(f"upload_type must be one of {kinds}, not {upload_type!r}")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError("name must be a non-empty string (or None for the file's own name)")
     if mime_type is not None and (not isinstance(mime_type, str) or "/" not in mime_type):
@@ -65,12 +73,18 @@ def upload_file(
     }
     if parents:
         metadata["parents"] = list(parents)
-    return {
-        "requestBody": {"metadata": metadata, "s3Key": s3_key},
-        "queryParameters": {"uploadType": upload_type},
-    }
+    return ActionRequest(
+        CONNECTOR_ID,
+        "uploadFile",
+        request_body={"metadata": metadata, "s3Key": s3_key},
+        query_parameters={"uploadType": upload_type},
+    )
 
 
-def list_files() -> dict[str, Any]:
-    """The ``listFiles`` payload (the sandbox answers with md5Checksum and size)."""
-    return {"queryParameters": {"fields": "*"}}
+def list_files() -> ActionRequest:
+    """The ``listFiles`` action (the sandbox answers with md5Checksum and size).
+
+    >>> dict(list_files())
+    {'queryParameters': {'fields': '*'}}
+    """
+    return ActionRequest(CONNECTOR_ID, "listFiles", query_parameters={"fields": "*"})

@@ -10,10 +10,11 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from alloy_nb._constants import SUPPORTED_API_VERSIONS
-from alloy_nb.sandbox._actions import actions_router
+from alloy_nb.sandbox._actions_api import actions_router
+from alloy_nb.sandbox._credentials_api import credentials_router
 from alloy_nb.sandbox._db import Registry
 from alloy_nb.sandbox._drive import DriveStore
-from alloy_nb.sandbox._errors import ERROR_RESPONSES, ApiError, install_error_handlers
+from alloy_nb.sandbox._errors import ERROR_RESPONSES, HTTPProblem, install_error_handlers
 from alloy_nb.sandbox._files import FileService
 from alloy_nb.sandbox._files_api import files_router
 from alloy_nb.sandbox._gate import StorageGate
@@ -53,6 +54,7 @@ def create_app(
     routers = [
         files_router(files, registry, gate),
         users_router(registry),
+        credentials_router(registry),
         actions_router(files, registry, drive, gate),
     ]
     for router in routers:
@@ -67,7 +69,7 @@ def create_app(
         data_dir = registry.path.parent
         if full or shutil.disk_usage(data_dir).free < MIN_FREE_BYTES:
             where = full[0] if full else data_dir
-            raise ApiError(503, f"the sandbox's data disk is full ({where}): free disk space")
+            raise HTTPProblem(503, f"the sandbox's data disk is full ({where}): free disk space")
         await gate.run(files.storage.ping)
         return {"status": "ok"}
 

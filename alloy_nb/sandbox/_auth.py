@@ -14,7 +14,7 @@ from fastapi import Header
 
 from alloy_nb._constants import SUPPORTED_API_VERSIONS
 from alloy_nb.sandbox._db import Registry, Workspace, hash_api_key
-from alloy_nb.sandbox._errors import ApiError
+from alloy_nb.sandbox._errors import HTTPProblem
 from alloy_nb.sandbox._names import is_user_id
 
 
@@ -67,19 +67,19 @@ def caller_dependency(registry: Registry) -> Any:
         scheme, _, key = (authorization or "").partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
-            raise ApiError(
+            raise HTTPProblem(
                 401,
                 "missing or malformed Authorization header: send 'Authorization: Bearer <API key>'",
                 {"WWW-Authenticate": "Bearer"},
             )
         ws = seen.workspace(key)
         if ws is None:
-            raise ApiError(401, "invalid API key", {"WWW-Authenticate": "Bearer"})
+            raise HTTPProblem(401, "invalid API key", {"WWW-Authenticate": "Bearer"})
         supported = ", ".join(SUPPORTED_API_VERSIONS)
         if x_api_version is None:
-            raise ApiError(400, f"header 'x-api-version' is required; supported: {supported}")
+            raise HTTPProblem(400, f"header 'x-api-version' is required; supported: {supported}")
         if x_api_version not in SUPPORTED_API_VERSIONS:
-            raise ApiError(
+            raise HTTPProblem(
                 400,
                 f"header 'x-api-version' {x_api_version[:40]!r} is not supported; "
                 f"supported: {supported}",
@@ -87,9 +87,9 @@ def caller_dependency(registry: Registry) -> Any:
         if x_alloy_userid is None:
             return Caller(ws.workspace_id, ws.default_user_id)
         if not is_user_id(x_alloy_userid):
-            raise ApiError(400, "header 'x-alloy-userid' must be a 24-character hex userId")
+            raise HTTPProblem(400, "header 'x-alloy-userid' must be a 24-character hex userId")
         if not seen.member(x_alloy_userid, ws.workspace_id):
-            raise ApiError(403, "header 'x-alloy-userid' is not a user of this API key")
+            raise HTTPProblem(403, "header 'x-alloy-userid' is not a user of this API key")
         return Caller(ws.workspace_id, x_alloy_userid)
 
     return caller

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alloy_nb.sandbox._db import CorruptDatabase, Registry
+from alloy_nb.sandbox._db import Registry
 from alloy_nb.sandbox._drive import DriveStore
 from alloy_nb.sandbox._index import FileIndex
 from alloy_nb.sandbox._reservations import CLOCK_SKEW_SECONDS, Reservations
+from alloy_nb.sandbox._sqlite import CorruptDatabase
 
 log = logging.getLogger("alloy_nb.sandbox")
 

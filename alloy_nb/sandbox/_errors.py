@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from alloy_nb.sandbox._db import DiskFull, is_disk_full
+from alloy_nb.sandbox._sqlite import DiskFull, is_disk_full
 from alloy_nb.sandbox._storage import StorageUnavailable
 
 log = logging.getLogger("alloy_nb.sandbox")
@@ -30,8 +30,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-class ApiError(Exception):
-    """Raised by handlers; becomes a JSON error response."""
+class HTTPProblem(Exception):
+    """Raised by the sandbox's handlers; becomes a JSON error response.
+
+    Named apart from the client's ``alloy_nb.APIError``: that one is what a caller receives,
+    this one is what the sandbox sends.
+    """
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
@@ -101,8 +105,8 @@ def describe_validation(exc: RequestValidationError, content_type: str) -> tuple
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(HTTPProblem)
+    async def _problem(request: Request, exc: HTTPProblem) -> JSONResponse:
         return error_response(exc.status, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
-from alloy_nb.sandbox._db import _Database, _now_iso
+from alloy_nb.sandbox._sqlite import Database, now_iso
 
 _BUILT = "built-3"  # schema generation: an index built by an older sandbox is rebuilt
 _BOOT = "boot"
@@ -48,7 +48,7 @@ def boot_id() -> str:
         return f"~{round((time.time() - time.monotonic()) / 600)}"
 
 
-class FileIndex(_Database):
+class FileIndex(Database):
     """``user -> stored keys`` in key order and ``(user, md5) -> keys``, never a scan."""
 
     _SCHEMA = """
@@ -90,7 +90,7 @@ class FileIndex(_Database):
                     (o.key, user_id, o.md5_hex, o.size, o.modified),
                 )
                 n += 1
-            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_BUILT, _now_iso()))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_BUILT, now_iso()))
             conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_BOOT, boot_id()))
             conn.execute("COMMIT")
         return n

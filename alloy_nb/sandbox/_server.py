@@ -16,24 +16,26 @@ from typing import Any
 
 import uvicorn
 
-from alloy_nb._constants import (
-    ENV_SANDBOX_API_KEYS,
-    PRESIGNED_URL_TTL_SECONDS,
-    SANDBOX_DEFAULT_BUCKET,
-    SANDBOX_DEFAULT_HOST,
-    SANDBOX_DEFAULT_REGION,
-)
+from alloy_nb.sandbox import _owners
+from alloy_nb.sandbox._activity import Activity, ActivityMiddleware
 from alloy_nb.sandbox._app import create_app
 from alloy_nb.sandbox._datadir import open_state, prepare_data_dir
 from alloy_nb.sandbox._files import FileService
+from alloy_nb.sandbox._home import DEMO_KEY_FILE
+from alloy_nb.sandbox._owner import Owner, claim
 from alloy_nb.sandbox._protocol import HttpLimits, bounded_protocol
 from alloy_nb.sandbox._reservations import CLOCK_SKEW_SECONDS, LOCAL_CLOCK_SKEW_SECONDS
-from alloy_nb.sandbox._storage import S3Settings, Storage
+from alloy_nb.sandbox._settings import (
+    DEFAULT_BUCKET,
+    DEFAULT_REGION,
+    S3Settings,
+    SandboxSettings,
+    load_settings,
+)
+from alloy_nb.sandbox._storage import Storage
 from alloy_nb.sandbox._weed import WeedServer
 
 log = logging.getLogger("alloy_nb.sandbox")
-
-DEMO_KEY_FILE = "demo-api-key"
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,10 @@ class ApiKey:
 class Sandbox:
     """A running sandbox. Stop it with :meth:`stop` or use it as a context manager.
 
-    >>> with alloy_nb.sandbox.start() as sb:  # doctest: +SKIP
-    ...     print(sb.base_url, sb.api_key)
+    >>> import alloy_nb.sandbox
+    >>> with alloy_nb.sandbox.start(api_keys=["k1", "k2"]) as sb:
+    ...     print([k.key for k in sb.api_keys], sb.api_key)
+    ['k1', 'k2'] k1
     """
 
     base_url: str
@@ -61,6 +65,9 @@ class Sandbox:
     _thread: threading.Thread = field(repr=False)
     _closers: list[Any] = field(repr=False)
     _temp_dir: bool = field(repr=False, default=False)
+    activity: Activity = field(repr=False, default_factory=Activity)
+    _owner: Owner | None = field(repr=False, default=None)
+    settings: SandboxSettings = field(repr=False, default_factory=SandboxSettings)
 
     @property
     def api_key(self) -> str:
@@ -83,6 +90,8 @@ class Sandbox:
             self.weed.stop()
         if self._temp_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._owner is not None:  # last: storage is down, the directory is free
+            self._owner.release()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -91,17 +100,14 @@ class Sandbox:
         self.stop()
 
 
-def resolve_api_keys(api_keys: list[str] | None, data_dir: Path) -> tuple[list[str], bool]:
-    """Keys given, else from the environment, else the data directory's demo key.
+def resolve_api_keys(api_keys: tuple[str, ...], data_dir: Path) -> tuple[list[str], bool]:
+    """The configured keys, else the data directory's demo key.
 
     Returns the keys and whether a demo key is in use. The demo key is kept in the data
     directory (mode 0600) so that a restarted demo still sees its earlier files.
     """
     if api_keys:
         return list(api_keys), False
-    from_env = [k.strip() for k in os.environ.get(ENV_SANDBOX_API_KEYS, "").split(",")]
-    if any(from_env):
-        return [k for k in from_env if k], False
     path = data_dir / DEMO_KEY_FILE
     if path.exists():
         return [path.read_text().strip()], True
@@ -114,31 +120,59 @@ def resolve_api_keys(api_keys: list[str] | None, data_dir: Path) -> tuple[list[s
 
 def start(
     *,
-    host: str = SANDBOX_DEFAULT_HOST,
-    port: int = 0,
+    host: str | None = None,
+    port: int | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     api_keys: list[str] | None = None,
     s3: S3Settings | None = None,
-    url_ttl: int = PRESIGNED_URL_TTL_SECONDS,
-    log_level: str = "warning",
+    url_ttl: int | None = None,
+    log_level: str | None = None,
     limits: HttpLimits | None = None,
+    settings: SandboxSettings | None = None,
 ) -> Sandbox:
     """Start storage (``weed mini`` unless ``s3`` points elsewhere) and the API on a thread.
 
-    ``port=0`` picks a free port. Without ``data_dir`` everything lives in a temporary
-    directory that :meth:`Sandbox.stop` removes. ``limits`` bounds what slow or idle
-    clients can hold (:class:`HttpLimits`).
+    Arguments not given come from the environment exactly as for ``python -m
+    alloy_nb.sandbox`` (``$ALLOY_SANDBOX_API_KEYS``, ``$ALLOY_SANDBOX_DATA_DIR``,
+    ``$ALLOY_SANDBOX_URL_TTL``, ``$ALLOY_SANDBOX_S3_*``; see :mod:`._settings`), or pass
+    ``settings`` ready-made instead. ``port=0`` picks a free port. Without a data directory
+    everything lives in a temporary directory that :meth:`Sandbox.stop` removes. A data
+    directory is owned by this sandbox until it stops; if another live sandbox owns it, this
+    raises :class:`~alloy_nb.sandbox._owner.DataDirInUse` (naming it) and touches nothing.
+    ``limits`` bounds what slow or idle clients can hold (:class:`HttpLimits`).
     """
+    given = (host, port, data_dir, api_keys, s3, url_ttl, log_level)
+    if settings is None:
+        settings = load_settings(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            api_keys=api_keys,
+            s3=s3,
+            url_ttl=url_ttl,
+            log_level=log_level,
+        )
+    elif any(value is not None for value in given):
+        raise TypeError("start() takes settings or its fields as arguments, not both")
     limits = limits or HttpLimits()
-    temp = data_dir is None
-    root = Path(tempfile.mkdtemp(prefix="alloy-sandbox-")) if temp else Path(data_dir)  # type: ignore[arg-type]
+    host, root = settings.host, settings.data_dir
+    temp = root is None
+    if root is None:
+        _owners.sweep_temp_dirs()  # what sandboxes killed before their stop() left behind
+        root = Path(tempfile.mkdtemp(prefix=_owners.TEMP_PREFIX))
+        _owners.claim_temp_dir(root)
     prepare_data_dir(root)
+    owner = None if temp else claim(root)  # before storage: never touch another's weed
     weed: WeedServer | None = None
     closers: list[Any] = []
+    s3 = settings.s3
     try:
         if s3 is None:
             weed = WeedServer(
-                root / "s3", bucket=SANDBOX_DEFAULT_BUCKET, region=SANDBOX_DEFAULT_REGION
+                root / "s3",
+                bucket=DEFAULT_BUCKET,
+                region=DEFAULT_REGION,
+                remove_on_owner_exit=root if temp else None,
             ).start()
             s3 = weed.settings
         storage = Storage(s3)
@@ -149,22 +183,29 @@ def start(
         closers += state.closers
         # Storage the sandbox started itself has one door, with the sandbox's keys: the
         # index can be trusted between checks (see _stored.py); any other endpoint is shared.
-        files = FileService(storage, state.index, state.reservations, url_ttl=url_ttl,
-                            sole_writer=weed is not None)  # fmt: skip
+        files = FileService(
+            storage,
+            state.index,
+            state.reservations,
+            url_ttl=settings.url_ttl,
+            sole_writer=weed is not None,
+        )
         files.open_index(storage_created=created)
-        keys, _demo = resolve_api_keys(api_keys, root)
+        keys, _demo = resolve_api_keys(settings.api_keys, root)
         registered = [ApiKey(k, state.registry.register_key(k).default_user_id) for k in keys]
         app = create_app(files, state.registry, state.drive, body_timeout=limits.body_timeout)
+        activity = Activity()
+        app.add_middleware(ActivityMiddleware, activity=activity, keys=keys, data_dir=str(root))
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when
         # the proto says TCP; without it every response waits ~40 ms for a delayed ACK.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock.bind((host, settings.port))
         bound_port = sock.getsockname()[1]
         config = uvicorn.Config(
             app,
-            log_level=log_level,
+            log_level=settings.log_level,
             lifespan="off",
             http=bounded_protocol(limits),
             timeout_keep_alive=limits.keep_alive,
@@ -188,8 +229,12 @@ def start(
             weed.stop()
         if temp:
             shutil.rmtree(root, ignore_errors=True)
+        if owner is not None:
+            owner.release()
         raise
     shown_host = f"[{host}]" if ":" in host else host
+    if owner is not None:
+        owner.publish(f"http://{shown_host}:{bound_port}")
     return Sandbox(
         base_url=f"http://{shown_host}:{bound_port}",
         api_keys=registered,
@@ -200,4 +245,7 @@ def start(
         _thread=thread,
         _closers=closers,
         _temp_dir=temp,
+        activity=activity,
+        _owner=owner,
+        settings=settings,
     )

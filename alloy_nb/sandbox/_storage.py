@@ -8,7 +8,7 @@ wrong body, a missing header, an expired URL or a tampered one. They are signed 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from alloy_nb.sandbox._presign import PutPresigner
 from alloy_nb.sandbox._s3lite import LiteS3, LiteUnavailable
+from alloy_nb.sandbox._settings import S3Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -29,18 +30,6 @@ class StorageUnavailable(RuntimeError):
 
 class StorageBusy(StorageUnavailable):
     """Storage-bound work waited too long for its turn (storage slow or hung)."""
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    """Where the sandbox keeps bytes. ``public_endpoint_url`` goes into presigned URLs."""
-
-    endpoint_url: str
-    access_key: str
-    secret_key: str = field(repr=False)
-    bucket: str
-    region: str = "us-east-1"
-    public_endpoint_url: str | None = None
 
 
 @dataclass(frozen=True)

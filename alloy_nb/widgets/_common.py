@@ -3,39 +3,15 @@
 from __future__ import annotations
 
 from alloy_nb._client import Client
-from alloy_nb._exceptions import (
-    APIConnectionError,
-    APIStatusError,
-    AuthenticationError,
-    IntegrityError,
-    NotFoundError,
-    PermissionDeniedError,
-)
+from alloy_nb.widgets._plain import Plain, explain, plain_error
+
+__all__ = ["Plain", "default_client", "explain", "human_size", "plain_error"]
 
 
 def default_client() -> Client:
     from alloy_nb._connect import connect
 
     return connect()
-
-
-def plain_error(error: BaseException) -> str:
-    """One sentence a person can act on, instead of a traceback."""
-    if isinstance(error, AuthenticationError):
-        return "The API key was refused: check ALLOY_API_KEY."
-    if isinstance(error, PermissionDeniedError):
-        return f"Not allowed: {error.message}"
-    if isinstance(error, NotFoundError):
-        return f"Not found (or not yours): {error.message}"
-    if isinstance(error, APIStatusError):
-        return f"The server said {error.status_code}: {error.message}"
-    if isinstance(error, APIConnectionError):
-        return f"Could not reach Alloy: {error.message}. Check the network and retry."
-    if isinstance(error, IntegrityError):
-        return str(error)
-    if isinstance(error, FileNotFoundError):
-        return f"No such file: {error.filename}"
-    return f"{type(error).__name__}: {error}"
 
 
 def human_size(n: int | None) -> str:

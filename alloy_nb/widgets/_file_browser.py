@@ -2,101 +2,104 @@
 
 from __future__ import annotations
 
-import html
-from pathlib import Path
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager
 from typing import Any
 
-import anywidget
 import ipywidgets as w
 import pandas as pd
-import traitlets
 
 from alloy_nb._client import Client
+from alloy_nb._frames import deletes_frame
 from alloy_nb.connectors import google_drive
-from alloy_nb.widgets._common import default_client, human_size, plain_error
+from alloy_nb.widgets._clipboard import Clipboard
+from alloy_nb.widgets._common import default_client, plain_error
+from alloy_nb.widgets._drive_picker import NONE_YET, DrivePicker, is_sandbox
+from alloy_nb.widgets._file_table import FileTable
+from alloy_nb.widgets._status_line import StatusLine
 
 SORT_COLUMNS = {"filename": "filename", "size": "size", "last modified": "last_modified",
                 "s3Key": "s3_key"}  # fmt: skip
-_CELL = "padding:0 8px; white-space:nowrap; overflow:hidden; text-overflow:ellipsis"
-_WIDE = {"width": "auto", "flex": "1 1 auto"}  # ipywidgets' default HTML width is too narrow
+SANDBOX_CREDENTIAL_NAME = "Sandbox Drive"
 _AUTO = {"width": "auto"}
 
 
-class _Clipboard(anywidget.AnyWidget):
-    """Writes ``text`` to the browser's clipboard whenever it changes."""
-
-    _esm = Path(__file__).parent / "clipboard.js"
-    text = traitlets.Unicode("").tag(sync=True)
+def _files(n: int) -> str:
+    return f"{n} file{'s' * (n != 1)}"
 
 
 class FileBrowser(w.VBox):  # type: ignore[misc]
     """Browse, filter, sort, select, delete and send files to Google Drive.
 
-    Example::
+    Ticks stay when you filter, sort or change page; the count above the table says how
+    many selected files are out of sight, and every action works on all of them.
 
-        >>> browser = alloy_nb.FileBrowser()       # doctest: +SKIP
-        >>> browser.selected                       # the ticked rows, as a DataFrame
+    Example, against a sandbox of its own (in a notebook, end the cell with ``browser``):
+
+    >>> import alloy_nb, alloy_nb.sandbox
+    >>> with (
+    ...     alloy_nb.sandbox.start() as sb,
+    ...     alloy_nb.Client(sb.api_key, base_url=sb.base_url) as client,
+    ... ):
+    ...     _ = client.upload(b"a,b\\n1,2\\n", filename="report.csv", progress=False)
+    ...     browser = FileBrowser(client)
+    ...     print(len(browser.selected), "selected of", len(client.list_files()))
+    ...     browser.close()
+    0 selected of 1
     """
 
     def __init__(self, client: Client | None = None, *, page_size: int = 25) -> None:
         self._client = client if client is not None else default_client()
-        self.page_size = page_size
-        self.page = 0
-        self._files = pd.DataFrame()
-        self._chosen: set[str] = set()
-        self._boxes: dict[str, w.Checkbox] = {}
+        self._files = pd.DataFrame(columns=list(SORT_COLUMNS.values()))
+        self._loaded = False
 
-        self.filter = w.Text(placeholder="filter by name or s3Key", layout={"width": "260px"})
+        self.filter = w.Text(placeholder="filter by name or s3Key", layout={"width": "240px"})
         self.sort_by = w.Dropdown(options=list(SORT_COLUMNS), value="filename",
-                                  description="sort", layout={"width": "200px"})  # fmt: skip
-        self.descending = w.ToggleButton(value=False, description="desc", layout={"width": "60px"})
+                                  description="sort", layout={"width": "190px"})  # fmt: skip
+        self.sort_by.style.description_width = "32px"
+        self.descending = w.ToggleButton(value=False, description="desc", icon="sort-amount-desc",
+                                         layout=_AUTO)  # fmt: skip
         self.refresh_button = w.Button(description="Refresh", icon="refresh", layout=_AUTO)
-        self.select_page = w.Checkbox(description="select page", indent=False)
-        self.table = w.VBox()
-        self.prev_button = w.Button(description="◀", layout={"width": "40px"})
-        self.next_button = w.Button(description="▶", layout={"width": "40px"})
-        self.page_label = w.Label()
-        self.delete_button = w.Button(
-            description="Delete selected", button_style="danger", layout=_AUTO
-        )
-        self.confirm_button = w.Button(description="Yes, delete", button_style="danger")
-        self.cancel_button = w.Button(description="Cancel")
-        self.confirm_box = w.HBox([w.Label(layout=_AUTO), self.confirm_button, self.cancel_button])
-        self.confirm_box.layout.display = "none"
-        self.credential = w.Dropdown(description="Drive", options=[], layout={"width": "320px"})
-        self.send_button = w.Button(description="Send to Google Drive", icon="upload", layout=_AUTO)
-        self.copy_button = w.Button(description="Copy s3Key", icon="copy", layout=_AUTO)
-        self.keys_box = w.Textarea(layout={"width": "100%", "display": "none"}, disabled=True)
-        self.status = w.HTML()
-        self._clipboard = _Clipboard()
+        self.table = FileTable(page_size, self._selection_changed, self.copy_key)
+        self.delete_button = w.Button(description="Delete selected", icon="trash",
+                                      button_style="danger", layout=_AUTO)  # fmt: skip
+        self.drive = DrivePicker(sandbox=is_sandbox(self._client.base_url))
+        self.send_button = w.Button(description="Send to Google Drive", icon="upload",
+                                    layout=_AUTO)  # fmt: skip
+        self.copy_button = w.Button(description="Copy s3Keys", icon="copy", layout=_AUTO)
+        self.status = StatusLine()
+        self._clipboard = Clipboard()
 
-        self.filter.observe(lambda _: self._go(0), "value")
-        self.sort_by.observe(lambda _: self._go(0), "value")
-        self.descending.observe(lambda _: self._go(0), "value")
-        self.select_page.observe(self._on_select_page, "value")
-        self.refresh_button.on_click(lambda _: self.refresh())
-        self.prev_button.on_click(lambda _: self._go(self.page - 1))
-        self.next_button.on_click(lambda _: self._go(self.page + 1))
-        self.delete_button.on_click(lambda _: self._ask_delete())
-        self.confirm_button.on_click(lambda _: self._safely(self.delete_selected))
-        self.cancel_button.on_click(lambda _: self._hide_confirm())
-        self.send_button.on_click(lambda _: self._safely(self.send_selected))
-        self.copy_button.on_click(lambda _: self.copy_selected())
+        self.filter.observe(lambda _: self._draw(page=0), "value")
+        self.sort_by.observe(lambda _: self._draw(page=0), "value")
+        self.descending.observe(lambda _: self._draw(page=0), "value")
+        self.refresh_button.on_click(lambda _: self._run(self.refresh))
+        self.delete_button.on_click(lambda _: self._run(self._ask_delete))
+        self.send_button.on_click(lambda _: self._run(self.send_selected))
+        self.copy_button.on_click(lambda _: self._run(self.copy_selected))
+        self.drive.create_button.on_click(lambda _: self._run(self.create_drive_credential))
 
-        super().__init__([
-            w.HBox([self.filter, self.sort_by, self.descending, self.refresh_button]),
-            self.select_page, self.table,
-            w.HBox([self.prev_button, self.page_label, self.next_button]),
-            w.HBox([self.delete_button, self.credential, self.send_button, self.copy_button]),
-            self.confirm_box, self.keys_box, self.status, self._clipboard,
-        ])  # fmt: skip
+        toolbar = w.HBox([self.filter, self.sort_by, self.descending, self.refresh_button])
+        self.actions = w.HBox([self.delete_button, self.drive, self.send_button, self.copy_button])
+        for box in (toolbar, self.actions):
+            box.add_class("alloy-fb-bar")
+        super().__init__([toolbar, self.table, self.actions, self.status, self._clipboard])
         self.add_class("alloy-file-browser")
         self.refresh()
 
     def __repr__(self) -> str:  # the text a saved notebook shows where widgets don't render
-        return f"alloy_nb.FileBrowser({len(self._files)} file(s))"
+        return f"alloy_nb.FileBrowser({_files(len(self._files))})"
 
     # ---- data ----
+
+    @property
+    def page_size(self) -> int:
+        return self.table.page_size
+
+    @property
+    def page(self) -> int:
+        return self.table.page
 
     @property
     def files(self) -> pd.DataFrame:
@@ -108,13 +111,10 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
     def visible(self) -> pd.DataFrame:
         """Files passing the filter, in the chosen order."""
         files: pd.DataFrame = self._files
-        if files.empty:
-            return files
         needle = self.filter.value.strip().lower()
-        if needle:
-            hit = files["filename"].str.lower().str.contains(needle, regex=False) | files[
-                "s3_key"
-            ].str.lower().str.contains(needle, regex=False)
+        if needle and not files.empty:
+            hit = files["filename"].str.lower().str.contains(needle, regex=False)
+            hit |= files["s3_key"].str.lower().str.contains(needle, regex=False)
             files = files[hit.fillna(False)]
         column = SORT_COLUMNS[self.sort_by.value]
         ordered: pd.DataFrame = files.sort_values(
@@ -124,159 +124,172 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
 
     @property
     def selected(self) -> pd.DataFrame:
-        """The ticked files (on any page), as a DataFrame like ``Client.list_files``."""
+        """The ticked files (on any page, shown or not), as a DataFrame like ``list_files``."""
         files: pd.DataFrame = self._files
-        if files.empty:
-            return files
-        chosen: pd.DataFrame = files[files["s3_key"].isin(self._chosen)].reset_index(drop=True)
+        chosen: pd.DataFrame = files[files["s3_key"].isin(self.table.chosen)].reset_index(drop=True)
         return chosen
 
     def select(self, s3_keys: list[str] | pd.Series, value: bool = True) -> None:
-        """Tick (or untick) rows by key, as a click on their checkboxes would."""
-        for key in list(s3_keys):
-            if value:
-                self._chosen.add(str(key))
-            else:
-                self._chosen.discard(str(key))
-            if key in self._boxes:
-                self._boxes[key].value = value
-
-    def refresh(self) -> None:
-        """Load the listing and the Google Drive credentials again."""
-        try:
-            self._files = self._client.list_files()
-            creds = self._client.list_credentials(google_drive.CONNECTOR_ID)
-        except Exception as e:  # broad on purpose: shown in the panel
-            self._error(f"Could not load the files: {plain_error(e)}")
-            self._go(self.page)
-            return
-        self._chosen &= set(self._files["s3_key"])
-        previous = self.credential.value
-        options = [(f"{r.name} ({r.credential_id})", r.credential_id) for r in creds.itertuples()]
-        self.credential.options = options
-        ids = [value for _, value in options]
-        self.credential.value = previous if previous in ids else (ids[0] if ids else None)
-        self._info(f"{len(self._files)} file(s).")
-        self._go(self.page)
+        """Tick (or untick) rows by key, as clicks on their checkboxes would."""
+        self.table.select([str(k) for k in s3_keys], value)
 
     # ---- actions ----
 
-    def _ask_delete(self) -> None:
-        n = len(self._chosen)
-        if not n:
-            self._error("Select the files to delete first.")
-            return
-        self.confirm_box.children[0].value = f"Delete {n} file(s)? This cannot be undone."
-        self.confirm_box.layout.display = "flex"
-
-    def _hide_confirm(self) -> None:
-        self.confirm_box.layout.display = "none"
+    def refresh(self) -> None:
+        """Load the listing and the Google Drive credentials again."""
+        with self._busy("Loading your files…", spinner=self.refresh_button):
+            error, dropped = self._load()
+        if error is not None:
+            self.status.error(error)
+        else:
+            gone = f" {_files(dropped)} you had selected are gone." if dropped else ""
+            self.status.info(f"Loaded {_files(len(self._files))}.{gone}")
 
     def delete_selected(self) -> pd.DataFrame:
-        """Delete the ticked files (what the confirmation button does); one row per key."""
-        self._hide_confirm()
-        outcome = self._client.delete_files(sorted(self._chosen))
+        """Delete the ticked files (what "Yes, delete" does); one row per key."""
+        keys = sorted(self.table.chosen)
+        if not keys:
+            self.status.error("Select the files to delete first.")
+            nothing: pd.DataFrame = deletes_frame([])
+            return nothing
+        rows, n = [], len(keys)
+        with self._busy(f"Deleting {_files(n)}…", total=n):
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                futures = {pool.submit(self._client.delete_file, key): key for key in keys}
+                for done, future in enumerate(as_completed(futures), 1):
+                    error = future.exception()
+                    why = None if error is None else plain_error(error)
+                    rows.append({"s3_key": futures[future], "deleted": not why, "error": why})
+                    self.status.step(done, f"Deleting… {done} of {n}")
+            outcome = deletes_frame(sorted(rows, key=lambda r: str(r["s3_key"])))
+            self.table.chosen -= set(outcome.loc[outcome["deleted"], "s3_key"])
+            load_error, _ = self._load()
         failed = outcome[~outcome["deleted"]]
-        self._chosen.clear()
-        self.refresh()
         if len(failed):
-            self._error(f"{len(failed)} file(s) could not be deleted: {failed['error'].iloc[0]}")
+            first = str(failed["error"].iloc[0])
+            more = f" ({len(failed) - 1} more could not be deleted.)" if len(failed) > 1 else ""
+            self.status.error(f"Deleted {n - len(failed)} of {_files(n)}. {first}{more}")
+        elif load_error is not None:
+            self.status.error(load_error, prefix=f"Deleted {_files(n)}.")
         else:
-            self._info(f"Deleted {len(outcome)} file(s).")
+            self.status.info(f"Deleted {_files(n)}.")
         return outcome
 
     def send_selected(self) -> pd.DataFrame | None:
         """Send the ticked files to Google Drive with the chosen credential."""
-        if not self._chosen:
-            self._error("Select the files to send first.")
+        files = self.selected
+        if files.empty:
+            self.status.error("Select the files to send first.")
             return None
-        if not self.credential.value:
-            self._error(
-                "No Google Drive credential: connect one in Alloy (or create one in the "
-                "sandbox with client.create_credential('googleDrive')), then Refresh."
+        credential = self.drive.value
+        if not credential:
+            self.status.error(
+                "No Google Drive credential yet: press “Create a sandbox credential” first."
+                if self.drive.sandbox
+                else NONE_YET
             )
             return None
-        out = self._client.send_to_google_drive(self.selected, self.credential.value)
+        n, parts = len(files), []
+        with self._busy(f"Sending {_files(n)} to Google Drive…", total=n):
+            for i in range(n):
+                parts.append(self._client.send_to_google_drive(files.iloc[[i]], credential))
+                self.status.step(i + 1, f"Sending to Google Drive… {i + 1} of {n}")
+        out = pd.concat(parts, ignore_index=True)
         failed = out[out["error"].notna()]
         if len(failed):
-            self._error(f"{len(failed)} of {len(out)} file(s) failed: {failed['error'].iloc[0]}")
+            sent = f"Sent {n - len(failed)} of {_files(n)} to Google Drive."
+            self.status.error(str(failed["error"].iloc[0]), prefix=sent)
         else:
-            self._info(f"Sent {len(out)} file(s) to Google Drive.")
+            self.status.info(f"Sent {_files(n)} to Google Drive ({self.drive.dropdown.label}).")
         return out
+
+    def create_drive_credential(self) -> str:
+        """In the sandbox: make a Google Drive credential and choose it."""
+        with self._busy("Creating a Google Drive credential…"):
+            made = self._client.create_credential(
+                google_drive.CONNECTOR_ID, name=SANDBOX_CREDENTIAL_NAME
+            )
+            credential = str(made.get("credentialId", ""))
+            self.drive.load(self._client.list_credentials(google_drive.CONNECTOR_ID),
+                            choose=credential)  # fmt: skip
+        self.status.info(f"Created the Google Drive credential “{SANDBOX_CREDENTIAL_NAME}”.")
+        return credential
 
     def copy_selected(self) -> str:
         """Put the ticked s3Keys on the clipboard (and show them, to copy by hand)."""
-        text = "\n".join(sorted(self._chosen))
+        text = "\n".join(sorted(self.table.chosen))
         if not text:
-            self._error("Select the files whose s3Key you want first.")
+            self.status.error("Select the files whose s3Keys you want first.")
             return ""
-        self.keys_box.value = text
-        self.keys_box.layout.display = "flex"
-        self._clipboard.text = text
-        self._info(f"Copied {len(self._chosen)} s3Key(s).")
+        self._clipboard.copy(text)
+        self.status.info(f"Copied {len(self.table.chosen)} s3Key(s) to the clipboard.")
+        self.status.show_text(text)
         return text
 
-    # ---- drawing ----
+    def copy_key(self, s3_key: str) -> None:
+        """Copy one row's s3Key (the row's copy button)."""
+        self._clipboard.copy(s3_key)
+        self.status.info(f"Copied the s3Key of {google_drive.display_name(s3_key)}.")
+        self.status.show_text(s3_key)
 
-    def _go(self, page: int) -> None:
-        rows = self.visible
-        pages = max(1, -(-len(rows) // self.page_size))
-        self.page = min(max(page, 0), pages - 1)
-        start = self.page * self.page_size
-        shown = rows.iloc[start : start + self.page_size]
-        self._boxes = {}
-        header = w.HTML(
-            self._cells("", "filename", "size", "last modified", "s3Key", bold=True),
-            layout=_WIDE,
+    def _ask_delete(self) -> None:
+        n = len(self.table.chosen)
+        if not n:
+            self.status.error("Select the files to delete first.")
+            return
+        out_of_sight = self.table.count_text().partition(" (")[2].rstrip(")")
+        note = f" ({out_of_sight})" if out_of_sight else ""
+        self.status.ask(
+            f"Delete {_files(n)}{note}? This cannot be undone.", "Yes, delete",
+            on_yes=lambda: self._run(self.delete_selected),
+            on_no=lambda: self.status.info("Nothing was deleted."),
+        )  # fmt: skip
+
+    # ---- plumbing ----
+
+    def _load(self) -> tuple[BaseException | None, int]:
+        """List files and credentials; ``(error, selected keys that vanished)``."""
+        try:
+            files = self._client.list_files()
+        except Exception as e:  # broad on purpose: shown in the panel in plain words
+            self._loaded = False
+            self._draw()
+            return e, 0
+        self._files, self._loaded = files, True
+        before = len(self.table.chosen)
+        self.table.chosen &= set(files["s3_key"])
+        self._draw()
+        try:
+            self.drive.load(self._client.list_credentials(google_drive.CONNECTOR_ID))
+        except Exception as e:  # broad on purpose: the files are shown, the error too
+            return e, before - len(self.table.chosen)
+        return None, before - len(self.table.chosen)
+
+    def _draw(self, page: int | None = None) -> None:
+        self.table.layout.display = self.actions.layout.display = None if self._loaded else "none"
+        if page is not None:
+            self.table.page = page
+        empty = (
+            "No files yet: upload some with UploadPanel or client.upload()."
+            if self._files.empty
+            else "No file matches the filter."
         )
-        lines: list[w.Widget] = [header]
-        for row in shown.itertuples():
-            box = w.Checkbox(value=row.s3_key in self._chosen, indent=False,
-                             layout={"width": "28px"})  # fmt: skip
-            box.observe(lambda ch, key=row.s3_key: self.select([key], ch["new"]), "value")
-            self._boxes[row.s3_key] = box
-            stamp = (
-                row.last_modified.strftime("%Y-%m-%d %H:%M") if pd.notna(row.last_modified) else ""
-            )
-            cells = w.HTML(
-                self._cells(None, row.filename, human_size(row.size), stamp, row.s3_key),
-                layout=_WIDE,
-            )
-            lines.append(w.HBox([box, cells], layout={"align_items": "center"}))
-        if shown.empty:
-            lines.append(w.HTML("<i>No files.</i>" if self._files.empty else "<i>No match.</i>"))
-        self.table.children = lines
-        self.page_label.value = f"page {self.page + 1} of {pages} · {len(rows)} shown"
-        self.prev_button.disabled = self.page == 0
-        self.next_button.disabled = self.page >= pages - 1
+        self.table.draw(self.visible, empty=empty)
 
-    @staticmethod
-    def _cells(first: str | None, *values: Any, bold: bool = False) -> str:
-        widths = ("220px", "80px", "130px", "320px")
-        tag = "b" if bold else "span"
-        lead = (
-            f'<span style="display:inline-block;width:28px">{first}</span>'
-            if first is not None
-            else ""
-        )
-        parts = [
-            f'<{tag} style="display:inline-block;width:{wd};{_CELL}">{html.escape(str(v))}</{tag}>'
-            for v, wd in zip(values, widths, strict=True)
-        ]
-        return lead + "".join(parts)
+    def _selection_changed(self) -> None:
+        if self.status.kind == "ask":  # the question's count would be stale
+            self._ask_delete() if self.table.chosen else self.status.clear()
 
-    def _safely(self, action: Any) -> None:
-        """Run a button's action; an error shows in the panel in plain words."""
+    def _busy(
+        self, text: str, *, total: int | None = None, spinner: w.Button | None = None
+    ) -> AbstractContextManager[None]:
+        buttons = [self.refresh_button, self.delete_button, self.send_button,
+                   self.copy_button, self.drive.create_button, self.drive.dropdown]  # fmt: skip
+        return self.status.working(text, buttons, total=total, spinner=spinner)
+
+    def _run(self, action: Callable[[], Any]) -> None:
+        """Run a button's action; an error shows in the status line in plain words."""
         try:
             action()
         except Exception as e:  # broad on purpose: shown in the panel
-            self._error(plain_error(e))
-
-    def _on_select_page(self, change: dict[str, Any]) -> None:
-        self.select(list(self._boxes), bool(change["new"]))
-
-    def _info(self, text: str) -> None:
-        self.status.value = f'<span style="color:#067647">{html.escape(text)}</span>'
-
-    def _error(self, text: str) -> None:
-        self.status.value = f'<span style="color:#b42318">{html.escape(text)}</span>'
+            self.status.error(e)

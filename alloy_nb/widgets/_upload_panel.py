@@ -1,81 +1,114 @@
-"""UploadPanel: files from the browser (in acknowledged chunks) or the kernel, into Alloy."""
+"""UploadPanel: files dropped in the browser, or paths on the kernel, into Alloy."""
 
 from __future__ import annotations
 
 import glob
 import os
-import shutil
-import tempfile
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import anywidget
+import httpx
 import pandas as pd
 import traitlets
 
 from alloy_nb._client import Client
 from alloy_nb._frames import UPLOAD_DTYPES, typed_frame
 from alloy_nb._models import UploadResult
-from alloy_nb.widgets._common import default_client, human_size, plain_error
+from alloy_nb.widgets._common import default_client, plain_error
+from alloy_nb.widgets._rows import STAGES, Row, Rows
+from alloy_nb.widgets._transfer import TRANSFERS, Transfers
 
-STAGES = ("sending", "hashing", "uploading", "done", "already stored", "failed")
-_REDRAW_SECONDS = 0.2
+__all__ = ["STAGES", "TRANSFERS", "UploadPanel"]
 
-
-@dataclass
-class _Incoming:
-    """A file arriving from the browser, spooled to disk chunk by chunk."""
-
-    name: str
-    size: int
-    mime: str
-    path: Path
-    file: BinaryIO
-    received: int = 0
-    row: dict[str, Any] = field(default_factory=dict)
+_STATIC = Path(__file__).parent / "static"
 
 
 class UploadPanel(anywidget.AnyWidget):
-    """Drop files (any size) or name paths on the kernel; each is uploaded with the Client.
+    """Drop files (any size) or name paths on the kernel; each is stored in Alloy once.
 
-    Browser files travel to the kernel in 2 MiB messages, each acknowledged before the
-    next, into a temporary spool file: nothing is held in memory, so there is no 10 MB
-    wall. Every file gets a row with its stage and progress.
+    A dropped file is hashed in the browser; only its name, size, type and MD5 reach the
+    kernel, which asks Alloy whether those bytes are stored ("already stored": nothing
+    moves). Otherwise the browser PUTs the file straight to storage with the presigned URL
+    the kernel hands it (the API key stays in the kernel), and the kernel asks Alloy again
+    to confirm the bytes arrived. If storage refuses the browser (CORS, network), the file
+    goes through the kernel instead, in acknowledged chunks into an unlinked spool file.
 
-    Example::
+    Args:
+        client: defaults to :func:`alloy_nb.connect`.
+        transfer: ``"auto"`` (direct, falling back to the kernel), ``"direct"`` (never
+            through the kernel) or ``"relay"`` (always through the kernel).
+        parallel: how many dropped files the browser hashes and sends at once.
+        max_workers: threads for kernel-path uploads and API calls.
 
-        >>> panel = alloy_nb.UploadPanel()          # doctest: +SKIP
-        >>> panel.on_upload(lambda r: print(r.s3_key))
-        >>> panel.results                           # a DataFrame, one row per finished file
+    Example, against a sandbox of its own (in a notebook, end the cell with ``panel``):
+
+    >>> import alloy_nb, alloy_nb.sandbox
+    >>> with (
+    ...     alloy_nb.sandbox.start() as sb,
+    ...     alloy_nb.Client(sb.api_key, base_url=sb.base_url) as client,
+    ... ):
+    ...     panel = UploadPanel(client)
+    ...     panel.on_upload(lambda result: print(result.filename, result.type))
+    ...     print(len(panel.results), "finished so far")  # a DataFrame, a row per file
+    ...     panel.close()
+    0 finished so far
     """
 
-    _esm = Path(__file__).parent / "upload_panel.js"
+    _esm = _STATIC / "upload_panel.js"
     _css = Path(__file__).parent / "panels.css"
     rows = traitlets.List(traitlets.Dict()).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
+    parallel = traitlets.Int(3).tag(sync=True)
 
-    def __init__(self, client: Client | None = None, *, max_workers: int = 2) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        client: Client | None = None,
+        *,
+        transfer: str = "auto",
+        parallel: int = 3,
+        max_workers: int = 2,
+    ) -> None:
+        if transfer not in TRANSFERS:  # checked before a widget (a comm) exists
+            raise ValueError(f"transfer={transfer!r}: use one of {', '.join(TRANSFERS)}")
+        if parallel < 1 or max_workers < 1:
+            raise ValueError("parallel and max_workers must be at least 1")
+        super().__init__(parallel=parallel)
         self._client = client if client is not None else default_client()
         self._lock = threading.RLock()
-        self._incoming: dict[str, _Incoming] = {}
-        self._rows: list[dict[str, Any]] = []
+        self._rows = Rows(self._publish)
         self._results: list[dict[str, Any]] = []
         self._callbacks: list[Callable[[UploadResult], None]] = []
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="alloy-upload")
-        self._spool_dir = Path(tempfile.mkdtemp(prefix="alloy-nb-spool-"))
-        self._last_draw = 0.0
+        # Each dropped file in flight may hold a thread (the relay waits for its bytes).
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_workers + parallel, thread_name_prefix="alloy-upload"
+        )
+        self._http = httpx.Client(timeout=httpx.Timeout(60, connect=10))
+        self._transfers = Transfers(
+            self._client, self._rows, self._to_browser, self._pool, self._finish,
+            transfer=transfer, http=self._http,
+        )  # fmt: skip
+        t = self._transfers
+        self._handlers: dict[str, Callable[[dict[str, Any]], object]] = {
+            "add": t.add, "progress": t.progress, "hashed": t.hashed,
+            "put-result": t.put_result, "browser-error": t.browser_error,
+            "paths": lambda c: self.upload_paths(str(c.get("pattern", ""))),
+            "reset": lambda _c: self.reset(),
+        }  # fmt: skip
         self.on_msg(self._on_browser_message)
 
     def __repr__(self) -> str:  # the text a saved notebook shows where widgets don't render
         return f"alloy_nb.UploadPanel({len(self._rows)} file(s))"
 
     # ---- public ----
+
+    @property
+    def transfer(self) -> str:
+        """How dropped files travel: ``"auto"``, ``"direct"`` or ``"relay"``."""
+        return self._transfers.transfer
 
     @property
     def results(self) -> pd.DataFrame:
@@ -96,27 +129,22 @@ class UploadPanel(anywidget.AnyWidget):
             return []
         self._say("")
         for p in matches:
-            row = self._new_row(os.path.basename(p), os.path.getsize(p), "hashing")
-            self._pool.submit(self._upload, Path(p), row, None, False)
+            row = self._rows.new(os.path.basename(p), os.path.getsize(p), "hashing")
+            self._pool.submit(self._upload_path, Path(p), row)
         return matches
 
     def reset(self) -> None:
         """Forget finished rows and results (uploads in flight keep their rows)."""
         with self._lock:
-            self._rows = [
-                r for r in self._rows if r["stage"] not in ("done", "already stored", "failed")
-            ]
             self._results.clear()
-            self.message = ""
-            self._redraw(force=True)
+        self.message = ""
+        self._rows.drop_finished()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            for inc in self._incoming.values():
-                inc.file.close()
-            self._incoming.clear()
-        shutil.rmtree(self._spool_dir, ignore_errors=True)
+        if hasattr(self, "_transfers"):  # not when __init__ refused its arguments
+            self._transfers.close()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._http.close()
         super().close()
 
     # ---- browser protocol ----
@@ -124,124 +152,53 @@ class UploadPanel(anywidget.AnyWidget):
     def _on_browser_message(
         self, _widget: Any, content: dict[str, Any], buffers: list[Any]
     ) -> None:
-        kind = content.get("type")
+        kind = str(content.get("type"))
         try:
-            if kind == "begin":
-                self._begin(content)
-            elif kind == "chunk":
-                self._chunk(content, buffers)
-            elif kind == "end":
-                self._end(str(content.get("id")))
-            elif kind == "paths":
-                self.upload_paths(str(content.get("pattern", "")))
-            elif kind == "reset":
-                self.reset()
+            if kind == "chunk":  # the hot path of the relay
+                self._transfers.chunk(content, buffers)
+            elif kind in self._handlers:
+                self._handlers[kind](content)
         except Exception as e:  # broad on purpose: shown in the panel, never a silent traceback
             self._say(plain_error(e))
 
-    def _begin(self, content: dict[str, Any]) -> None:
-        file_id, name = str(content["id"]), os.path.basename(str(content.get("name") or "upload"))
-        size = int(content.get("size", 0))
-        path = self._spool_dir / f"{len(self._incoming)}-{file_id}"
-        row = self._new_row(name, size, "sending")
-        spool = open(path, "wb")  # noqa: SIM115 - stays open across chunk messages; closed at end
-        inc = _Incoming(name, size, str(content.get("mime") or ""), path, spool, row=row)
-        with self._lock:
-            self._incoming[file_id] = inc
-        self.send({"type": "ack", "id": file_id, "offset": 0})
+    # ---- kernel paths (a worker thread) ----
 
-    def _chunk(self, content: dict[str, Any], buffers: list[Any]) -> None:
-        file_id = str(content["id"])
-        inc = self._incoming.get(file_id)
-        if inc is None or not buffers or int(content.get("offset", -1)) != inc.received:
-            self._refuse(file_id, int(content.get("offset", 0)), "the file arrived out of order")
-            return
-        data = memoryview(buffers[0]).cast("B")
-        inc.file.write(data)
-        inc.received += data.nbytes
-        self._progress(inc.row, inc.received, inc.size)
-        self.send({"type": "ack", "id": file_id, "offset": inc.received})
-
-    def _end(self, file_id: str) -> None:
-        with self._lock:
-            inc = self._incoming.pop(file_id, None)
-        if inc is None:
-            return
-        inc.file.close()
-        if inc.received != inc.size:
-            self._fail(inc.row, f"only {inc.received} of {inc.size} bytes arrived")
-            inc.path.unlink(missing_ok=True)
-            return
-        self._set(inc.row, stage="hashing", done=0)
-        self._pool.submit(self._upload, inc.path, inc.row, inc.mime or None, True)
-
-    def _refuse(self, file_id: str, offset: int, why: str) -> None:
-        with self._lock:
-            inc = self._incoming.pop(file_id, None)
-        if inc is not None:
-            inc.file.close()
-            inc.path.unlink(missing_ok=True)
-            self._fail(inc.row, why)
-        self.send({"type": "refused", "id": file_id, "offset": offset})
-
-    # ---- the upload itself (a worker thread) ----
-
-    def _upload(self, path: Path, row: dict[str, Any], mime: str | None, spooled: bool) -> None:
+    def _upload_path(self, path: Path, row: Row) -> None:
         try:
             result = self._client.upload(
-                path, filename=row["name"], mime_type=mime, progress=False,
-                on_hash_progress=lambda d, t: self._progress(row, d, t, "hashing"),
-                on_progress=lambda d, t: self._progress(row, d, t, "uploading"),
+                path, filename=row["name"], progress=False,
+                on_hash_progress=lambda d, _t: self._rows.progress(row, d, "hashing"),
+                on_progress=lambda d, _t: self._rows.progress(row, d, "uploading"),
             )  # fmt: skip
         except Exception as e:  # broad on purpose: the row shows it in plain words
-            self._fail(row, plain_error(e))
-            with self._lock:
-                self._results.append({"source": row["name"], "error": plain_error(e)})
+            self._rows.fail(row, plain_error(e))
+            self._finish(row, None, plain_error(e))
             return
-        finally:
-            if spooled:
-                path.unlink(missing_ok=True)
         stage = "done" if result.type == "new" else "already stored"
-        self._set(row, stage=stage, done=result.size, total=result.size, s3_key=result.s3_key)
+        self._rows.set(row, stage=stage, done=result.size, s3_key=result.s3_key)
+        self._finish(row, result, None)
+
+    # ---- results ----
+
+    def _finish(self, row: Row, result: UploadResult | None, error: str | None) -> None:
         with self._lock:
-            self._results.append({"source": row["name"], **result.to_dict(), "error": None})
+            if result is None:
+                self._results.append({"source": row["name"], "error": error})
+            else:
+                self._results.append({"source": row["name"], **result.to_dict(), "error": None})
+        if result is None:
+            return
         for callback in list(self._callbacks):
             try:
                 callback(result)
             except Exception as e:  # broad on purpose: a user's callback must not break the panel
                 self._say(f"on_upload callback failed: {plain_error(e)}")
 
-    # ---- rows ----
+    def _to_browser(self, content: dict[str, Any]) -> None:
+        self.send(content)
 
-    def _new_row(self, name: str, size: int, stage: str) -> dict[str, Any]:
-        row = {"name": name, "size": size, "size_text": human_size(size), "stage": stage,
-               "done": 0, "total": size, "error": ""}  # fmt: skip
-        with self._lock:
-            self._rows.append(row)
-            self._redraw(force=True)
-        return row
-
-    def _progress(
-        self, row: dict[str, Any], done: int, total: int, stage: str | None = None
-    ) -> None:
-        with self._lock:
-            changed = stage is not None and row["stage"] != stage
-            row.update(done=done, total=total, **({"stage": stage} if stage else {}))
-            self._redraw(force=changed or done >= total)
-
-    def _set(self, row: dict[str, Any], **values: Any) -> None:
-        with self._lock:
-            row.update(values)
-            self._redraw(force=True)
-
-    def _fail(self, row: dict[str, Any], message: str) -> None:
-        self._set(row, stage="failed", error=message)
+    def _publish(self, rows: list[Row]) -> None:
+        self.rows = rows
 
     def _say(self, message: str) -> None:
         self.message = message
-
-    def _redraw(self, *, force: bool) -> None:
-        now = time.monotonic()
-        if force or now - self._last_draw >= _REDRAW_SECONDS:
-            self._last_draw = now
-            self.rows = [dict(r) for r in self._rows]

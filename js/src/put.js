@@ -1,0 +1,16 @@
+// The direct path: one PUT of the whole File to a presigned URL, with real upload progress.
+
+// Resolves to {status, body}; status 0 means the request never got an answer the page may
+// read (CORS refused, storage unreachable, connection dropped).
+export function putFile(url, file, headers, onProgress) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => resolve({ status: xhr.status, body: String(xhr.responseText || "").slice(0, 4000) });
+    xhr.onerror = () => resolve({ status: 0, body: "" });
+    xhr.onabort = () => resolve({ status: 0, body: "" });
+    xhr.send(file); // the browser streams the File from disk
+  });
+}

@@ -1,0 +1,115 @@
+"""Storage as a browser meets it when its CORS rules are missing: a loopback proxy in front
+of the real S3 endpoint that refuses every preflight and drops every ``Access-Control-*``
+header, passing everything else (signed requests included: Host is kept) through untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+
+REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    origin: str | None
+
+
+@dataclass
+class CorsRefusingProxy:
+    target_host: str
+    target_port: int
+    seen: list[Seen] = field(default_factory=list)
+    port: int = 0
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> CorsRefusingProxy:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = self._loop = asyncio.new_event_loop()
+            server = loop.run_until_complete(
+                asyncio.start_server(self._serve, "127.0.0.1", 0, limit=1 << 20)
+            )
+            self.port = server.sockets[0].getsockname()[1]
+            ready.set()
+            loop.run_forever()
+            server.close()
+            loop.run_until_complete(server.wait_closed())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="cors-refusing-proxy", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One request per connection (the upstream leg is sent ``Connection: close``)."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            writer.close()
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = [line.split(":", 1) for line in lines[1:] if ":" in line]
+        lookup = {k.strip().lower(): v.strip() for k, v in headers}
+        self.seen.append(Seen(method, path, lookup.get("origin")))
+        if method == "OPTIONS":
+            writer.write(REFUSED)
+            await writer.drain()
+            writer.close()
+            return
+        kept = [f"{k}:{v}" for k, v in headers if k.strip().lower() != "connection"]
+        upstream = "\r\n".join([lines[0], *kept, "Connection: close", "", ""])
+        up_reader, up_writer = await asyncio.open_connection(
+            self.target_host, self.target_port, limit=1 << 20
+        )
+        up_writer.write(upstream.encode("latin-1"))
+        length = int(lookup.get("content-length", "0"))
+        try:
+            await asyncio.gather(
+                self._pipe_body(reader, up_writer, length), self._answer(up_reader, writer)
+            )
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            up_writer.close()
+            writer.close()
+
+    @staticmethod
+    async def _pipe_body(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, remaining: int
+    ) -> None:
+        while remaining > 0:
+            data = await reader.read(min(remaining, 1 << 20))
+            if not data:
+                return
+            remaining -= len(data)
+            writer.write(data)
+            await writer.drain()
+
+    @staticmethod
+    async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        kept = [line for line in lines if not line.lower().startswith("access-control-")]
+        writer.write("\r\n".join(kept).encode("latin-1"))
+        while data := await reader.read(1 << 20):
+            writer.write(data)
+            await writer.drain()
+        await writer.drain()
