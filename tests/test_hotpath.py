@@ -11,7 +11,7 @@ import calendar
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +26,7 @@ import alloy_nb.sandbox._stored
 from alloy_nb.sandbox import Sandbox
 from alloy_nb.sandbox._db import Registry
 from alloy_nb.sandbox._heartbeat import Heartbeat
+from alloy_nb.sandbox._index import FileIndex, Listed
 from alloy_nb.sandbox._presign import PutPresigner
 from alloy_nb.sandbox._reservations import Reservations
 from alloy_nb.sandbox._s3lite import parse_time
@@ -372,3 +373,170 @@ def test_calls_share_pings_but_only_pings_started_after_they_arrived() -> None:
     failing = True
     with pytest.raises(StorageUnavailable, match="unreachable"):
         beat.check()
+
+
+# ---------------------------------------------------------------- review: guarantees held
+
+
+def test_existing_is_asked_of_storage_at_every_answer(own: Sandbox) -> None:
+    """`existing` only while storage holds those bytes under that key, asked at each answer.
+
+    Storage changed out of band (simulated with its keys): removed, or other bytes under
+    the key; the very next request for the old bytes is `new`, never `existing`."""
+    api = Api(httpx.Client(timeout=30), own.base_url, KEY)
+    client = s3(own.storage)
+    for change in ("removed", "replaced"):
+        data = random_bytes(500)
+        t = api.upload(f"{change}.bin", data)
+        assert api.ticket("again.bin", data)["type"] == "existing"
+        if change == "removed":
+            client.delete_object(Bucket=own.storage.bucket, Key=t["s3Key"])  # type: ignore[attr-defined]
+        else:
+            client.put_object(Bucket=own.storage.bucket, Key=t["s3Key"], Body=b"other")  # type: ignore[attr-defined]
+        again = api.ticket("again.bin", data)
+        assert again["type"] == "new"
+        assert api.put(again, data).status_code == 200
+        assert api.ticket("third.bin", data)["type"] == "existing"
+
+
+def test_a_delete_the_index_cannot_record_leaves_no_listed_ghost(
+    own: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delete whose index write fails (disk full, or a crash there) lists what storage has.
+
+    The index forgets the key before storage deletes it; the failed delete answers 507 and
+    the file is still stored and still listed, never listed while gone."""
+    api = Api(httpx.Client(timeout=30), own.base_url, KEY)
+    data = random_bytes(400)
+    t = api.upload("kept.bin", data)
+    learn = FileIndex.learn
+
+    def full(
+        self: FileIndex, user_id: str, seen: Iterable[Listed], gone: Iterable[str] = ()
+    ) -> None:
+        gone = list(gone)
+        if gone:
+            raise DiskFull(self.path)
+        learn(self, user_id, seen, gone)
+
+    monkeypatch.setattr(FileIndex, "learn", full)
+    assert api.delete(t["s3Key"]).status_code == 507
+    monkeypatch.undo()
+    assert listed(api) == stored_keys(own, own.user_id) == {t["s3Key"]: 400}
+    assert api.ticket("kept.bin", data)["type"] == "existing"
+    assert api.delete(t["s3Key"]).status_code == 200
+    assert listed(api) == stored_keys(own, own.user_id) == {}
+
+
+def test_storage_emptied_while_running_is_refused_then_rebuilt(
+    own: Sandbox, tmp_path: Path
+) -> None:
+    """Storage emptied or replaced under a running sandbox: 503 naming it, never a ghost.
+
+    Simulated by deleting every object with storage's keys; the sandbox's mark goes with
+    them. After a restart the index is rebuilt from storage: an empty listing."""
+    api = Api(httpx.Client(timeout=30), own.base_url, KEY)
+    t = api.upload("wiped.bin", random_bytes(300))
+    assert listed(api) == {t["s3Key"]: 300}
+    client = s3(own.storage)
+    objects = client.list_objects_v2(Bucket=own.storage.bucket)["Contents"]  # type: ignore[attr-defined]
+    assert any(o["Key"].startswith(".alloy-sandbox-index-") for o in objects)
+    for o in objects:
+        client.delete_object(Bucket=own.storage.bucket, Key=o["Key"])  # type: ignore[attr-defined]
+    r = api.call("GET", "/connectors/files/list")
+    assert r.status_code == 503
+    assert "emptied or replaced" in r.json()["message"]
+    assert api.request_upload("new.bin", random_bytes(10)).status_code == 503
+    own.stop()
+    with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=[KEY], url_ttl=60) as sb:
+        api = Api(httpx.Client(timeout=30), sb.base_url, KEY)
+        assert listed(api) == stored_keys(sb, sb.user_id) == {}
+
+
+def test_storage_replaced_while_stopped_is_noticed_at_start(own: Sandbox, tmp_path: Path) -> None:
+    """A data directory whose storage changed while the sandbox was down (same boot) is
+    rebuilt at start: what another storage holds is listed, nothing of the old index."""
+    api = Api(httpx.Client(timeout=30), own.base_url, KEY)
+    t = api.upload("before.bin", random_bytes(300))
+    assert listed(api) == {t["s3Key"]: 300}  # seen: indexed, its URL settled
+    user_id = own.user_id
+    own.stop()
+    with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=[KEY], url_ttl=60) as sb:
+        client = s3(sb.storage)
+        for o in client.list_objects_v2(Bucket=sb.storage.bucket)["Contents"]:  # type: ignore[attr-defined]
+            client.delete_object(Bucket=sb.storage.bucket, Key=o["Key"])  # type: ignore[attr-defined]
+        client.put_object(Bucket=sb.storage.bucket, Key=f"{user_id}_other.bin", Body=b"12345")  # type: ignore[attr-defined]
+    with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=[KEY], url_ttl=60) as sb:
+        api = Api(httpx.Client(timeout=30), sb.base_url, KEY)
+        assert listed(api) == {f"{user_id}_other.bin": 5}
+        assert t["s3Key"] not in listed(api)
+
+
+def test_a_key_left_out_at_restart_no_longer_authenticates(tmp_path: Path) -> None:
+    """A key rotated out (not given at the next start) gets 401; its files stay stored.
+
+    Workspaces persist in the registry, but only this run's keys open them."""
+    http = httpx.Client(timeout=30)
+    with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=["old-key", "kept-key"]) as sb:
+        old = Api(http, sb.base_url, "old-key")
+        old.upload("a.bin", random_bytes(100))
+        assert old.call("GET", "/connectors/files/list").status_code == 200
+    with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=["kept-key", "new-key"]) as sb:
+        for key, status in (("old-key", 401), ("kept-key", 200), ("new-key", 200)):
+            api = Api(http, sb.base_url, key)
+            for _ in range(2):  # the second answer comes from the auth cache
+                assert api.call("GET", "/connectors/files/list").status_code == status
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("", "1 to 1,024 bytes"),
+        ("u_" + "x" * 1023, "1 to 1,024 bytes"),
+        ("u_a\nb", "control characters"),
+        ("u_a\x7fb", "control characters"),
+        ("a/../b", "path segments"),
+        ("./u_a", "path segments"),
+        ("u_a/..", "path segments"),
+        ("u_\ud800.txt", "unpaired surrogates"),
+    ],
+)
+def test_the_presigner_refuses_keys_it_cannot_sign_as_one_path(key: str, why: str) -> None:
+    """A key that is no S3 key, or whose URL path a client would rewrite, is refused."""
+    signer = PutPresigner("http://127.0.0.1:8333", "b", "AKID", "secret", "us-east-1")
+    with pytest.raises(ValueError, match=why):
+        signer.url(key, "text/plain", "1B2M2Y8AsgTpgAmY7PhCfg==", 60)
+    with pytest.raises(ValueError, match=why):
+        signer.object_url("HEAD", key)
+
+
+def test_the_light_head_reads_what_boto3_reads(sandbox: Sandbox, alice: Api) -> None:
+    """Our HEAD (signed, without botocore) reads size, time and MD5 as boto3 does."""
+    client = s3(sandbox.storage)
+    storage = Storage(sandbox.storage)
+    for name in ["a b+c%.txt", "日本語 ü.bin"]:
+        key = f"{alice.user_id}_{name}"
+        client.put_object(Bucket=sandbox.storage.bucket, Key=key, Body=name.encode())  # type: ignore[attr-defined]
+        theirs = client.head_object(Bucket=sandbox.storage.bucket, Key=key)  # type: ignore[attr-defined]
+        ours = storage.head(key)
+        assert ours is not None
+        assert (ours.size, ours.last_modified, ours.md5_hex) == (
+            theirs["ContentLength"],
+            theirs["LastModified"],
+            theirs["ETag"].strip('"'),
+        )
+    assert storage.head(f"{alice.user_id}_absent.bin") is None
+    storage.close()
+
+
+def test_a_stalled_listing_never_ends_a_rebuild_early() -> None:
+    """An empty listing page that says more follow is an error, never the end of storage
+    (a rebuild that stopped there would forget stored files)."""
+    storage = Storage(S3Settings("http://127.0.0.1:9", "AKID", "secret", "b"))
+
+    def stalled(prefix: str, start_after: str, max_keys: int) -> tuple[list[object], bool]:
+        return [], True
+
+    storage._lite.list = stalled  # type: ignore[method-assign,assignment]
+    with pytest.raises(StorageUnavailable, match="more follow"):
+        list(storage.iter_all())

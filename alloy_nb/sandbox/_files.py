@@ -2,9 +2,9 @@
 
 Invariants (see DESIGN.md):
 
-* ``existing`` is answered only when the caller's stored bytes with that MD5 are
-  confirmed in storage (:mod:`._stored`: seen by storage once, then kept true by the
-  sandbox being storage's only writer; with shared storage, a HEAD every time).
+* ``existing`` is answered only when storage, asked during that call (a HEAD), holds
+  the caller's bytes with that MD5 under the key returned; the index (:mod:`._stored`)
+  only says which key to ask about.
 * A key is handed out for an MD5 only if storage holds no other bytes under it and no
   URL issued for it that may still be valid signs another MD5 (:mod:`._reservations`,
   kept across restarts and index rebuilds). Every URL handed out, ``existing`` ones
@@ -26,7 +26,7 @@ import time
 import unicodedata
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,7 +36,7 @@ from alloy_nb.sandbox._index import FileIndex, Listed
 from alloy_nb.sandbox._names import candidate_keys, filename_of, user_prefix
 from alloy_nb.sandbox._reservations import Reservations
 from alloy_nb.sandbox._storage import Storage, StorageBusy
-from alloy_nb.sandbox._stored import StoredView
+from alloy_nb.sandbox._stored import Confirmed, StoredView
 
 log = logging.getLogger("alloy_nb.sandbox.files")
 
@@ -83,7 +83,7 @@ class FileService:
         self.reservations = reservations
         self.url_ttl = url_ttl
         self.stored = StoredView(storage, index, sole_writer=sole_writer)
-        self.heartbeat = Heartbeat(storage.quick_ping)
+        self.heartbeat = Heartbeat(self.stored.ping)
         # Striped per-user locks: choosing a key and reserving it must be atomic per user.
         self._locks = [threading.Lock() for _ in range(64)]
 
@@ -128,9 +128,13 @@ class FileService:
             self.heartbeat.check()
 
     def request_upload(self, user_id: str, filename: str, mime_type: str, md5: MD5) -> Ticket:
-        self._storage_answers()
+        # Sole writer: storage confirms an `existing` answer now (one HEAD, outside the user
+        # lock); a new key needs only proof that storage answers.
+        confirmed = self.stored.confirm(user_id, md5.hex) if self.stored.sole_writer else None
+        if confirmed is None:
+            self._storage_answers()
         with self._locked(user_id):
-            key, kind = self._choose_key(user_id, filename, md5.hex)
+            key, kind = self._choose_key(user_id, filename, md5.hex, confirmed)
             held = self.reservations.hold(user_id, key, md5.hex, time.time() + self.url_ttl + 1)
         # Durable before the URL exists; written together with concurrent calls' (one fsync).
         # Until then the hold is visible, so no other call can give the key to other bytes.
@@ -139,14 +143,21 @@ class FileService:
         return Ticket(url, md5.base64, key, kind)
 
     def _choose_key(
-        self, user_id: str, filename: str, md5_hex: str
+        self, user_id: str, filename: str, md5_hex: str, confirmed: Confirmed | None = None
     ) -> tuple[str, Literal["new", "existing"]]:
         """The key for these bytes, under the user's lock. The reservation made for the
         URL (``existing`` too) lasts the URL's lifetime; SigV4 truncates the signing time
-        to the second, hence the extra second."""
+        to the second, hence the extra second. ``confirmed``: what storage just said of
+        the key the index gave for these bytes (:meth:`StoredView.confirm`)."""
+        # Used only if the index still holds what it held then: else the sandbox itself
+        # changed that key meanwhile (a delete), and the answer is stale.
+        if confirmed is not None and self.index.md5_of(confirmed.key) == md5_hex:
+            if confirmed.holds(md5_hex):
+                return confirmed.key, "existing"
+            self.stored.learn_one(confirmed.key, confirmed.obj)  # the index was wrong
         for key in self.index.keys_for(user_id, md5_hex):
-            if self.stored.sole_writer or self.stored.md5_of(key, unsettled=True) == md5_hex:
-                return key, "existing"  # sole writer: the index row is the confirmation
+            if self.stored.md5_of(key, unsettled=True) == md5_hex:
+                return key, "existing"  # storage says so now
         pending = None
         for key, live in self.reservations.issued(user_id, md5_hex).items():
             stored = self.stored.md5_of(key, unsettled=True)  # did that upload land?
@@ -211,9 +222,16 @@ class FileService:
         with self._locked(user_id):
             if self.stored.head(s3_key) is None:
                 raise NotFound(s3_key)
-            self.storage.delete(s3_key)
-            # Only the file goes: URLs issued for this key stay reserved until they expire.
+            # Forgotten first: a crash or a failed delete may leave a stored file unlisted
+            # (asked again on the next delete), never an indexed file that is gone. Only
+            # the file goes: URLs issued for this key stay reserved until they expire.
             self.stored.learn_one(s3_key, None)
+            try:
+                self.storage.delete(s3_key)
+            except BaseException:
+                with suppress(Exception):
+                    self.stored.head(s3_key)  # still there: listed again
+                raise
 
 
 def _check_key(user_id: str, s3_key: str) -> None:

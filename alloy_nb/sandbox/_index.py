@@ -21,6 +21,7 @@ from alloy_nb.sandbox._sqlite import Database, now_iso
 
 _BUILT = "built-3"  # schema generation: an index built by an older sandbox is rebuilt
 _BOOT = "boot"
+_MARK = "storage-mark"
 
 
 class Listed(NamedTuple):
@@ -67,6 +68,8 @@ class FileIndex(Database):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, self._SCHEMA, synchronous="FULL")
+        rows = self._query("SELECT v FROM meta WHERE k = ?", (_MARK,))
+        self._mark = str(rows[0][0]) if rows else None  # asked per call: kept in memory
 
     @property
     def built(self) -> bool:
@@ -78,7 +81,12 @@ class FileIndex(Database):
         rows = self._query("SELECT v FROM meta WHERE k = ?", (_BOOT,))
         return str(rows[0][0]) if rows else None
 
-    def rebuild(self, stored: Iterable[tuple[str, Listed]]) -> int:
+    @property
+    def mark(self) -> str | None:
+        """The mark put in storage when the index was last rebuilt from it."""
+        return self._mark
+
+    def rebuild(self, stored: Iterable[tuple[str, Listed]], *, mark: str | None = None) -> int:
         """Replace the index with ``(user_id, object)`` of every stored object."""
         n = 0
         with self._writing() as conn:
@@ -92,7 +100,11 @@ class FileIndex(Database):
                 n += 1
             conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_BUILT, now_iso()))
             conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_BOOT, boot_id()))
+            conn.execute("DELETE FROM meta WHERE k = ?", (_MARK,))
+            if mark is not None:
+                conn.execute("INSERT INTO meta VALUES (?, ?)", (_MARK, mark))
             conn.execute("COMMIT")
+        self._mark = mark
         return n
 
     def take_legacy_promises(self) -> list[tuple[str, str, str, float]]:

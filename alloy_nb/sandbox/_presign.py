@@ -30,6 +30,27 @@ def _header_value(value: str) -> str:
     return " ".join(value.split())
 
 
+def _key_path(key: str) -> str:
+    """``key`` as it goes into the URL path (slashes kept, as S3 and botocore have them).
+
+    Refused (ValueError): what cannot be one S3 key in one URL path: empty or over 1,024
+    bytes, control characters, unpaired surrogates (no UTF-8), and ``.``/``..`` segments,
+    which HTTP clients resolve away so that a PUT would reach another key than the one
+    signed (storage would reject it, but the URL would be a lie).
+    """
+    try:
+        raw = key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("an S3 key must be valid Unicode (no unpaired surrogates)") from None
+    if not raw or len(raw) > 1024:
+        raise ValueError("an S3 key must be 1 to 1,024 bytes of UTF-8")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+        raise ValueError("an S3 key must not contain control characters")
+    if any(part in (".", "..") for part in key.split("/")):
+        raise ValueError("an S3 key must not have '.' or '..' path segments")
+    return quote(key, safe="/~")
+
+
 class PutPresigner:
     """Signs ``PUT {endpoint}/{bucket}/{key}`` URLs for one endpoint and credential."""
 
@@ -74,8 +95,11 @@ class PutPresigner:
         """A URL that lets one ``PUT`` of exactly these bytes (by MD5) and content type
         write ``key`` for ``expires_in`` seconds from ``now`` (default: this instant)."""
         headers = {"content-md5": md5_base64, "content-type": content_type}
-        path = self._base_path + "/" + quote(key, safe="/~")
-        return self._sign("PUT", path, headers, expires_in, now)
+        return self._sign("PUT", self._base_path + "/" + _key_path(key), headers, expires_in, now)
+
+    def object_url(self, method: str, key: str, expires_in: int = 60) -> str:
+        """A URL for ``method`` (``HEAD``) on one object, no headers signed but ``Host``."""
+        return self._sign(method, self._base_path + "/" + _key_path(key), {}, expires_in, None)
 
     def bucket_url(self, method: str, query: dict[str, str], expires_in: int = 60) -> str:
         """A URL for ``method`` on the bucket itself with ``query`` (``HEAD`` to see that

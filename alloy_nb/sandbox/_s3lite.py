@@ -1,11 +1,11 @@
-"""The two S3 requests the sandbox makes most, without boto3: a bucket ping and a listing.
+"""The S3 requests the sandbox makes most, without boto3: a bucket ping, a HEAD, a listing.
 
 botocore spends most of a 100,000-object listing turning XML into dicts (measured on the
 bundled storage: 20 s, against 5 s here), and a call answered from the index still asks
 storage whether it answers. Both are presigned (query-string SigV4, :mod:`._presign`) and
 sent on kept-alive connections (pooled); a kept-alive connection the server closed
-meanwhile is replaced once. Everything else (HEAD, GET, PUT, DELETE of objects) goes
-through boto3.
+meanwhile is replaced once. Everything else (GET, PUT, DELETE of objects) goes through
+boto3.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import queue
 import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
+from email.message import Message
+from email.utils import parsedate_to_datetime
 from urllib.parse import unquote_plus, urlsplit
 
 from alloy_nb.sandbox._presign import PutPresigner
@@ -50,7 +52,7 @@ class LiteS3:
         self._timeout = timeout
         self._idle: queue.SimpleQueue[http.client.HTTPConnection] = queue.SimpleQueue()
 
-    def _send(self, method: str, url: str) -> tuple[int, bytes]:
+    def _send(self, method: str, url: str) -> tuple[int, bytes, Message]:
         parts = urlsplit(url)
         for attempt in (1, 2):
             try:
@@ -74,7 +76,7 @@ class LiteS3:
                 self._idle.put(conn)
             if len(body) > MAX_BODY_BYTES:
                 raise LiteUnavailable(f"storage sent over {MAX_BODY_BYTES} bytes")
-            return response.status, body
+            return response.status, body, response.headers
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
@@ -86,9 +88,25 @@ class LiteS3:
                 return
 
     def ping(self) -> None:
-        status, _ = self._send("HEAD", self._signer.bucket_url("HEAD", {}))
+        status, _, _ = self._send("HEAD", self._signer.bucket_url("HEAD", {}))
         if status != 200:
             raise LiteUnavailable(f"storage answered {status} to a bucket check")
+
+    def head(self, key: str) -> tuple[int, datetime, str] | None:
+        """``(size, last modified, ETag)`` of the object under ``key``, None if there is none."""
+        status, _, headers = self._send("HEAD", self._signer.object_url("HEAD", key))
+        if status == 404:
+            return None
+        if status != 200:
+            raise LiteUnavailable(f"storage answered {status} to a HEAD")
+        try:
+            size = int(headers.get("Content-Length", ""))
+            when = parsedate_to_datetime(headers.get("Last-Modified", ""))
+        except (TypeError, ValueError) as e:
+            raise LiteUnavailable("storage sent an unreadable HEAD answer") from e
+        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+            when = when.replace(tzinfo=timezone.utc)
+        return size, when, headers.get("ETag", "")
 
     def list(
         self, prefix: str, start_after: str, max_keys: int
@@ -99,7 +117,7 @@ class LiteS3:
                  "encoding-type": "url"}  # fmt: skip
         if start_after:
             query["start-after"] = start_after
-        status, body = self._send("GET", self._signer.bucket_url("GET", query))
+        status, body, _ = self._send("GET", self._signer.bucket_url("GET", query))
         if status != 200:
             raise LiteUnavailable(f"storage answered {status} to a listing")
         try:

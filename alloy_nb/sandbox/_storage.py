@@ -172,13 +172,15 @@ class Storage:
         return self._presigner.url(key, content_type, md5_base64, expires_in)
 
     def head(self, key: str) -> StoredObject | None:
+        """What storage holds under ``key`` now, None if nothing (:mod:`._s3lite`)."""
         try:
-            r = self._call("head_object", Bucket=self.bucket, Key=key)
-        except ClientError as e:
-            if _is_missing(e):
-                return None
-            raise
-        return StoredObject(key, r["ContentLength"], r["LastModified"], _md5_from_etag(r["ETag"]))
+            found = self._lite.head(key)
+        except LiteUnavailable as e:
+            raise StorageUnavailable(str(e)) from e
+        if found is None:
+            return None
+        size, when, etag = found
+        return StoredObject(key, size, when, _md5_from_etag(etag))
 
     def list(
         self, prefix: str, *, start_after: str = "", max_keys: int = 1000
@@ -196,9 +198,14 @@ class Storage:
         while True:
             items, more = self.list(prefix, start_after=after)
             yield from items
-            if not more or not items:
+            if not more:
                 return
+            if not items:  # never read the rest as absent: a rebuild would lose files
+                raise StorageUnavailable("storage sent an empty listing page that says more follow")
             after = items[-1].key
+
+    def put_small(self, key: str, body: bytes) -> None:
+        self._call("put_object", Bucket=self.bucket, Key=key, Body=body)
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Bucket=self.bucket, Key=key)
