@@ -30,7 +30,7 @@ from alloy_nb.sandbox._index import FileIndex, Listed
 from alloy_nb.sandbox._presign import PutPresigner
 from alloy_nb.sandbox._reservations import Reservations
 from alloy_nb.sandbox._s3lite import parse_time
-from alloy_nb.sandbox._settings import S3Settings
+from alloy_nb.sandbox._settings import S3Settings, load_settings
 from alloy_nb.sandbox._sqlite import DiskFull
 from alloy_nb.sandbox._storage import Storage, StorageUnavailable
 
@@ -540,3 +540,17 @@ def test_a_stalled_listing_never_ends_a_rebuild_early() -> None:
     storage._lite.list = stalled  # type: ignore[method-assign,assignment]
     with pytest.raises(StorageUnavailable, match="more follow"):
         list(storage.iter_all())
+
+
+def test_bundled_storage_can_be_named_through_a_proxy(tmp_path: Path) -> None:
+    """A public S3 endpoint without an S3 endpoint: the bundled storage, presigned for it.
+
+    The sandbox still started its storage (sole writer); its URLs name the given origin."""
+    env = {"ALLOY_SANDBOX_S3_PUBLIC_ENDPOINT": "http://127.0.0.1:9"}
+    settings = load_settings(env, data_dir=tmp_path, api_keys=[KEY])
+    assert (settings.s3, settings.public_s3_endpoint) == (None, "http://127.0.0.1:9")
+    with alloy_nb.sandbox.start(settings=settings) as sb:
+        assert sb.storage.public_endpoint_url == "http://127.0.0.1:9"
+        api = Api(httpx.Client(timeout=30), sb.base_url, KEY)
+        t = api.ticket("via-proxy.bin", random_bytes(10))
+        assert t["presignedUrl"].startswith("http://127.0.0.1:9/")

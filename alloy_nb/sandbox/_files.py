@@ -129,9 +129,9 @@ class FileService:
 
     def request_upload(self, user_id: str, filename: str, mime_type: str, md5: MD5) -> Ticket:
         # Sole writer: storage confirms an `existing` answer now (one HEAD, outside the user
-        # lock); a new key needs only proof that storage answers.
+        # lock); anything else needs proof that storage answers and is still the indexed one.
         confirmed = self.stored.confirm(user_id, md5.hex) if self.stored.sole_writer else None
-        if confirmed is None:
+        if confirmed is None or not confirmed.holds(md5.hex):
             self._storage_answers()
         with self._locked(user_id):
             key, kind = self._choose_key(user_id, filename, md5.hex, confirmed)

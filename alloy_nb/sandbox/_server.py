@@ -10,7 +10,7 @@ import socket
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +175,8 @@ def start(
                 remove_on_owner_exit=root if temp else None,
             ).start()
             s3 = weed.settings
+            if settings.public_s3_endpoint:
+                s3 = replace(s3, public_endpoint_url=settings.public_s3_endpoint)
         storage = Storage(s3)
         closers.append(storage.close)
         created = storage.ensure_bucket()
