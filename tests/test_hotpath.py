@@ -41,10 +41,13 @@ KEY = "hotpath-key"
 
 def s3(settings: S3Settings) -> object:
     return boto3.session.Session().client(
-        "s3", endpoint_url=settings.endpoint_url, region_name=settings.region,
-        aws_access_key_id=settings.access_key, aws_secret_access_key=settings.secret_key,
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        region_name=settings.region,
+        aws_access_key_id=settings.access_key,
+        aws_secret_access_key=settings.secret_key,
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )  # fmt: skip
+    )
 
 
 def stored_keys(sb: Sandbox, user_id: str) -> dict[str, int]:
@@ -81,9 +84,14 @@ def own(tmp_path: Path) -> Iterator[Sandbox]:
 
 
 @pytest.mark.parametrize(
-    "endpoint", ["http://127.0.0.1:8333", "https://s3.example.test", "http://[::1]:9000",
-                 "http://localhost:80/base"],
-)  # fmt: skip
+    "endpoint",
+    [
+        "http://127.0.0.1:8333",
+        "https://s3.example.test",
+        "http://[::1]:9000",
+        "http://localhost:80/base",
+    ],
+)
 @pytest.mark.parametrize(
     "key", ["651eb6e11d156e0d7a42c59d_a b+c~d=é.txt", "u_x'(!)*,;$@&.csv", "u_日本語 .tar.gz"]
 )
@@ -91,10 +99,13 @@ def own(tmp_path: Path) -> Iterator[Sandbox]:
 def test_presigned_url_is_botocores_byte_for_byte(endpoint: str, key: str, mime: str) -> None:
     """Our SigV4 PUT URL equals botocore's for the same instant, byte for byte."""
     client = boto3.session.Session().client(
-        "s3", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="AKID",
+        "s3",
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="AKID",
         aws_secret_access_key="se/cr+et",
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )  # fmt: skip
+    )
     md5 = "1B2M2Y8AsgTpgAmY7PhCfg=="
     theirs = client.generate_presigned_url(
         "put_object",
@@ -127,8 +138,11 @@ def test_the_light_listing_reads_what_boto3_reads(sandbox: Sandbox, alice: Api) 
     pages = client.get_paginator("list_objects_v2").paginate(  # type: ignore[attr-defined]
         Bucket=sandbox.storage.bucket, Prefix=prefix
     )
-    theirs = [(o["Key"], o["Size"], o["LastModified"], o["ETag"].strip('"'))
-              for page in pages for o in page.get("Contents", [])]  # fmt: skip
+    theirs = [
+        (o["Key"], o["Size"], o["LastModified"], o["ETag"].strip('"'))
+        for page in pages
+        for o in page.get("Contents", [])
+    ]
     assert ours == theirs
     assert sorted(prefix + n for n in names) == [k for k, *_ in ours]
 

@@ -195,8 +195,11 @@ class FileService:
             indexed = {r.key: r.md5_hex for r in rows}
             # Keys in this page's range whose URLs were issued but not seen to land.
             before = self.reservations.cutoff()
-            urls = [(k, until) for k, m, until in self.reservations.of_user(user_id, after, upto)
-                    if indexed.get(k) != m and k not in probed]  # fmt: skip
+            urls = [
+                (k, until)
+                for k, m, until in self.reservations.of_user(user_id, after, upto)
+                if indexed.get(k) != m and k not in probed
+            ]
             if not urls:
                 return FilePage(rows, _encode_cursor(upto) if upto else None)
             unsettled = {k for k, _ in urls}

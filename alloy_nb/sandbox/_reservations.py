@@ -140,8 +140,9 @@ class Reservations:
         """Keys of this user's URLs for these bytes not yet settled: key -> still live."""
         after = self.cutoff()
         mine = (user_id, md5_hex)
-        held = [(h.s3_key, h.valid_until) for h in self._overlay()
-                if (h.user_id, h.md5_hex) == mine]  # fmt: skip
+        held = [
+            (h.s3_key, h.valid_until) for h in self._overlay() if (h.user_id, h.md5_hex) == mine
+        ]
         rows = self._db._query(
             "SELECT s3_key, valid_until FROM url_reservations WHERE user_id = ? AND md5_hex = ?",
             (user_id, md5_hex),
@@ -175,8 +176,11 @@ class Reservations:
         def inside(k: str) -> bool:
             return k > after and (upto is None or k <= upto)
 
-        held = [(h.s3_key, h.md5_hex, h.valid_until) for h in self._overlay()
-                if h.user_id == user_id and inside(h.s3_key)]  # fmt: skip
+        held = [
+            (h.s3_key, h.md5_hex, h.valid_until)
+            for h in self._overlay()
+            if h.user_id == user_id and inside(h.s3_key)
+        ]
         rows = self._db._query(
             "SELECT s3_key, md5_hex, valid_until FROM url_reservations WHERE user_id = ? "
             "AND s3_key > ? AND s3_key <= ?",

@@ -58,8 +58,8 @@ class LiteS3:
             try:
                 conn, reused = self._idle.get_nowait(), True
             except queue.Empty:
-                cls = http.client.HTTPSConnection if parts.scheme == "https" else (
-                    http.client.HTTPConnection)  # fmt: skip
+                https = parts.scheme == "https"
+                cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
                 conn, reused = cls(parts.netloc, timeout=self._timeout), False
             try:
                 conn.request(method, f"{parts.path}?{parts.query}")
@@ -113,8 +113,12 @@ class LiteS3:
     ) -> tuple[list[tuple[str, int, datetime, str]], bool]:
         """One ListObjectsV2 page: ``(key, size, last modified, ETag)`` in key order, and
         whether more follow."""
-        query = {"list-type": "2", "prefix": prefix, "max-keys": str(max_keys),
-                 "encoding-type": "url"}  # fmt: skip
+        query = {
+            "list-type": "2",
+            "prefix": prefix,
+            "max-keys": str(max_keys),
+            "encoding-type": "url",
+        }
         if start_after:
             query["start-after"] = start_after
         status, body, _ = self._send("GET", self._signer.bucket_url("GET", query))

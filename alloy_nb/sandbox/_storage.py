@@ -190,8 +190,9 @@ class Storage:
             items, more = self._lite.list(prefix, start_after, max_keys)
         except LiteUnavailable as e:
             raise StorageUnavailable(str(e)) from e
-        return [StoredObject(k, size, when, _md5_from_etag(etag))
-                for k, size, when, etag in items], more  # fmt: skip
+        return [
+            StoredObject(k, size, when, _md5_from_etag(etag)) for k, size, when, etag in items
+        ], more
 
     def iter_all(self, prefix: str = "", *, start_after: str = "") -> Iterator[StoredObject]:
         after = start_after
