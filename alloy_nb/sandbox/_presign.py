@@ -2,7 +2,7 @@
 
 The sandbox signs one shape of request millions of times: a path-style ``PUT`` whose
 ``Content-MD5``, ``Content-Type`` and ``Host`` headers are signed, with an unsigned
-payload (and a ``HEAD`` of the bucket, to see that storage answers). botocore spends
+payload (and the sandbox's own ``HEAD`` and listing requests). botocore spends
 milliseconds per URL on generic machinery (events, parameter validation, endpoint
 rules); this signs exactly that shape, written from the public SigV4 specification, and
 caches the day's signing key. The tests check it against botocore's URL for the same
@@ -17,8 +17,23 @@ import threading
 import time
 from urllib.parse import quote, urlsplit
 
+import botocore.auth
+
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_STAMP = "%Y%m%dT%H%M%SZ"
+#: The sandbox's own requests to storage (ping, HEAD, listing): 15 minutes, so a skewed
+#: clock fails them no sooner than it fails boto3's header-signed requests (S3 allows
+#: 15 minutes of skew). Never handed out.
+INTERNAL_EXPIRES = 900
+
+
+def _stamp(now: float | None) -> str:
+    if now is not None:
+        return time.strftime(_STAMP, time.gmtime(now))
+    # botocore's clock, looked up at each call: every request the sandbox signs, through
+    # boto3 or here, carries the same time.
+    return botocore.auth.get_current_datetime().strftime(_STAMP)
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
@@ -97,11 +112,13 @@ class PutPresigner:
         headers = {"content-md5": md5_base64, "content-type": content_type}
         return self._sign("PUT", self._base_path + "/" + _key_path(key), headers, expires_in, now)
 
-    def object_url(self, method: str, key: str, expires_in: int = 60) -> str:
+    def object_url(self, method: str, key: str, expires_in: int = INTERNAL_EXPIRES) -> str:
         """A URL for ``method`` (``HEAD``) on one object, no headers signed but ``Host``."""
         return self._sign(method, self._base_path + "/" + _key_path(key), {}, expires_in, None)
 
-    def bucket_url(self, method: str, query: dict[str, str], expires_in: int = 60) -> str:
+    def bucket_url(
+        self, method: str, query: dict[str, str], expires_in: int = INTERNAL_EXPIRES
+    ) -> str:
         """A URL for ``method`` on the bucket itself with ``query`` (``HEAD`` to see that
         storage answers, ``GET`` with ``list-type=2`` to list)."""
         return self._sign(method, self._base_path, {}, expires_in, None, query)
@@ -115,7 +132,7 @@ class PutPresigner:
         now: float | None,
         query: dict[str, str] | None = None,
     ) -> str:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+        stamp = _stamp(now)
         day = stamp[:8]
         scope = f"{day}/{self._region}/s3/aws4_request"
         canonical_headers = {k: _header_value(v) for k, v in headers.items()}
