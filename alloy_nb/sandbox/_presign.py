@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import threading
 import time
+from datetime import datetime
 from urllib.parse import quote, urlsplit
 
 import botocore.auth
@@ -32,8 +33,9 @@ def _stamp(now: float | None) -> str:
     if now is not None:
         return time.strftime(_STAMP, time.gmtime(now))
     # botocore's clock, looked up at each call: every request the sandbox signs, through
-    # boto3 or here, carries the same time.
-    return botocore.auth.get_current_datetime().strftime(_STAMP)
+    # boto3 or here, carries the same time (the stubs omit this re-exported name).
+    when: datetime = botocore.auth.get_current_datetime()  # type: ignore[attr-defined]
+    return when.strftime(_STAMP)
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
