@@ -37,12 +37,14 @@ NO_ALLOY := env $(addprefix -u ,$(filter ALLOY_%,$(.VARIABLES)))
 FAST := not browser and not notebook and not slow and not node
 PYTEST_ARGS ?=
 
+# ruff also reads the notebooks (unused imports, undefined names); mypy cannot.
 lint: setup
-	$(BIN)/ruff check $(LINTED)
-	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/ruff check $(LINTED) notebooks
+	$(BIN)/ruff format --check $(LINTED) notebooks
 
+# mypy --strict on alloy_nb; tests and benchmarks under the lighter config in pyproject.
 typecheck: setup
-	$(BIN)/mypy
+	$(BIN)/mypy $(LINTED)
 
 # The full suite. The reliability table goes to build/; `make reliability` updates the docs.
 pytest: setup
@@ -60,9 +62,14 @@ check: lint typecheck unit
 reliability: setup
 	$(NO_ALLOY) ALLOY_NB_RELIABILITY_REPORT=docs/reliability.md $(BIN)/pytest tests -m reliability
 
-# The real-browser test, saving its screenshots into docs/ (make test keeps them in build/).
+# The real-browser tests that save screenshots, into docs/ (make test keeps them in build/).
+# One module per run: each runs its own JupyterLab and Chromium.
+SHOT_MODULES := test_browser_e2e test_file_browser_e2e test_upload_panel_ui_browser \
+    test_upload_panel_stale_browser
 screenshots: setup
-	$(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser_e2e.py
+	for m in $(SHOT_MODULES); do \
+	    $(NO_ALLOY) ALLOY_NB_SCREENSHOTS=docs $(BIN)/pytest -p no:cacheprovider tests/$$m.py || exit 1; \
+	done
 
 # Opt-in: a real Alloy account (ALLOY_API_KEY, optionally ALLOY_BASE_URL / ALLOY_USER_ID).
 # tests/test_live.py works only on files under a fresh per-run name prefix and deletes only

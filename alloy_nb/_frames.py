@@ -9,19 +9,32 @@ import pandas as pd
 
 FILE_DTYPES = {"s3_key": "string", "filename": "string", "size": "Int64"}
 UPLOAD_DTYPES = {
-    "source": "string", "s3_key": "string", "filename": "string", "type": "string",
-    "size": "Int64", "md5_hex": "string", "md5_base64": "string", "mime_type": "string",
-    "seconds": "Float64", "error": "string",
-}  # fmt: skip
+    "source": "string",
+    "s3_key": "string",
+    "filename": "string",
+    "type": "string",
+    "size": "Int64",
+    "md5_hex": "string",
+    "md5_base64": "string",
+    "mime_type": "string",
+    "seconds": "Float64",
+    "error": "string",
+}
 DELETE_DTYPES = {"s3_key": "string", "deleted": "boolean", "error": "string"}
 DRIVE_DTYPES = {
-    "s3_key": "string", "drive_file_id": "string", "name": "string", "mime_type": "string",
+    "s3_key": "string",
+    "drive_file_id": "string",
+    "name": "string",
+    "mime_type": "string",
     "error": "string",
-}  # fmt: skip
+}
 CREDENTIAL_DTYPES = {
-    "credential_id": "string", "name": "string", "type": "string", "created_at": "string",
+    "credential_id": "string",
+    "name": "string",
+    "type": "string",
+    "created_at": "string",
     "updated_at": "string",
-}  # fmt: skip
+}
 
 
 def typed_frame(rows: Sequence[dict[str, Any]], dtypes: dict[str, str]) -> pd.DataFrame:

@@ -87,24 +87,27 @@ class Rig:
         self._procs: list[subprocess.Popen[str]] = []
         env = {k: v for k, v in os.environ.items() if not k.startswith("ALLOY_")}
         env["ALLOY_SANDBOX_API_KEYS"] = self.api_key
-        listeners = [socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-                     for _ in range(2)]  # fmt: skip
+        listeners = [
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) for _ in range(2)
+        ]
         try:
             for s in listeners:
                 s.bind(("127.0.0.1", 0))
                 s.listen(512)
             api_port, s3_port = (s.getsockname()[1] for s in listeners)
-            server = self._spawn(env, __file__, "serve", "--data-dir", str(self.root),
-                                 "--public-s3", f"http://127.0.0.1:{s3_port}")  # fmt: skip
+            public_s3 = f"http://127.0.0.1:{s3_port}"
+            server = self._spawn(
+                env, __file__, "serve", "--data-dir", str(self.root), "--public-s3", public_s3
+            )
             _, api, s3, self.user_id = _Lines(server.stdout).next(120).split()  # type: ignore[arg-type]
             self.base_url = f"http://127.0.0.1:{api_port}"
             self.ports = {"api": api_port, "s3": s3_port}
             targets = (api.split("//")[1], s3.split("//")[1])
             routes = [f"{s.fileno()}={t}" for s, t in zip(listeners, targets, strict=True)]
-            proxy = self._spawn(env, str(HERE / "_delay_proxy.py"), "--delay-ms", str(delay_ms),
-                                "--setup-rtts", str(setup_rtts),
-                                *(a for r in routes for a in ("--route", r)),
-                                fds=tuple(s.fileno() for s in listeners))  # fmt: skip
+            delays = ["--delay-ms", str(delay_ms), "--setup-rtts", str(setup_rtts)]
+            route_args = [a for r in routes for a in ("--route", r)]
+            fds = tuple(s.fileno() for s in listeners)
+            proxy = self._spawn(env, str(HERE / "_delay_proxy.py"), *delays, *route_args, fds=fds)
             self._proxy, self._proxy_out = proxy, _Lines(proxy.stdout)  # type: ignore[arg-type]
             assert self._proxy_out.next(30) == "ready"
         except BaseException:
@@ -118,9 +121,14 @@ class Rig:
     def _spawn(
         self, env: dict[str, str], *args: str, fds: tuple[int, ...] = ()
     ) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, *args], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True, env=env,
-                                pass_fds=fds)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            pass_fds=fds,
+        )
         self._procs.append(proc)
         return proc
 

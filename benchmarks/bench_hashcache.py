@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import shutil
 import statistics
@@ -28,26 +27,7 @@ from pathlib import Path
 
 from alloy_nb import _hashcache, md5_file
 
-MiB = 1024 * 1024
-
-
-def make_file(path: Path, size: int) -> None:
-    block = secrets.token_bytes(MiB)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, MiB)
-            f.write(block[:n])
-            left -= n
-
-
-def timed(fn: Callable[[], object], reps: int) -> list[float]:
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
+from _timing import Table, environment, make_file, timed
 
 
 def age(*paths: Path) -> None:
@@ -75,11 +55,8 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
-    rows: list[tuple[str, str, str, str, str]] = []
-    print(
-        f"# environment: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}\n"
-    )
+    table = Table()
+    print(environment() + "\n")
     with tempfile.TemporaryDirectory(prefix="alloy-bench-hashcache-") as d:
         os.environ["ALLOY_NB_CACHE_DIR"] = str(Path(d) / "cache")
         os.environ.pop("ALLOY_NB_HASH_CACHE", None)
@@ -104,9 +81,13 @@ def main() -> int:
         assert md5_file(big) == md5_file(big, cache=False)
         one_hit = hit_s / hit_reps
         one_pass = statistics.median(passes)
-        rows.append(("H1", f"unchanged {size_mb} MB file: md5_file from the cache vs one MD5 "
-                     "pass", f"{one_hit * 1e3:.2f} ms vs {one_pass:.3f} s",
-                     f"{one_hit / one_pass:.5f}x", "<= 0.05x"))  # fmt: skip
+        table.add(
+            "H1",
+            f"unchanged {size_mb} MB file: md5_file from the cache vs one MD5 pass",
+            f"{one_hit * 1e3:.2f} ms vs {one_pass:.3f} s",
+            f"{one_hit / one_pass:.5f}x",
+            "<= 0.05x",
+        )
         print(f"H1 passes {passes}; hit {one_hit * 1e6:.0f} us (mean of {hit_reps})")
         big.unlink()
 
@@ -123,20 +104,30 @@ def main() -> int:
             threads_s, threads = counted(lambda: list(pool.map(md5_file, paths)))
         plain_s, _ = counted(lambda: [md5_file(p, cache=False) for p in paths])
         n = len(paths)
-        rows.append(("H2", f"{n} unchanged 10 KB files, second pass: files hashed",
-                     f"{again.hashed} ({again.hits} hits; first pass hashed {first.hashed})",
-                     "", "0"))  # fmt: skip
-        rows.append(("H2", "the same from 8 threads (as upload_many): files hashed",
-                     f"{threads.hashed} ({threads.hits} hits, {threads.errors} cache errors)",
-                     "", "0"))  # fmt: skip
-        rows.append(("H2", f"{n} files: second pass vs first pass vs cache=False",
-                     f"{n / again_s:.0f} vs {n / first_s:.0f} vs {n / plain_s:.0f} files/s",
-                     f"{plain_s / again_s:.2f}x", ""))  # fmt: skip
+        table.add(
+            "H2",
+            f"{n} unchanged 10 KB files, second pass: files hashed",
+            f"{again.hashed} ({again.hits} hits; first pass hashed {first.hashed})",
+            "",
+            "0",
+        )
+        table.add(
+            "H2",
+            "the same from 8 threads (as upload_many): files hashed",
+            f"{threads.hashed} ({threads.hits} hits, {threads.errors} cache errors)",
+            "",
+            "0",
+        )
+        table.add(
+            "H2",
+            f"{n} files: second pass vs first pass vs cache=False",
+            f"{n / again_s:.0f} vs {n / first_s:.0f} vs {n / plain_s:.0f} files/s",
+            f"{plain_s / again_s:.2f}x",
+            "",
+        )
         print(f"H2 first {first}; again {again}; 8 threads {threads} in {threads_s:.3f} s")
 
-    print("\n| id | measure | measured | ratio | target |\n|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    table.print()
     return 0
 
 

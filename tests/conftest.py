@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+import pluggy
 import pytest
 
 import alloy_nb.sandbox
+from alloy_nb import Client, _http
 from alloy_nb.sandbox import Sandbox
 
+from .faultproxy import FaultProxy
 from .helpers import WORKSPACE_KEYS, Api
 
 
@@ -55,13 +59,34 @@ def carol(workspace_b: Api) -> Api:
     return workspace_b.new_user()
 
 
+@pytest.fixture
+def client(sandbox: Sandbox, alice: Api) -> Iterator[alloy_nb.Client]:
+    """An alloy_nb Client as alice in workspace A."""
+    with alloy_nb.Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
+        yield c
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A failure while a JupyterLab runs (a real-browser test) ends with what its log says."""
+    if report.failed:
+        from .lab import running_labs  # the browser harness, only once something failed
+
+        for lab in running_labs():
+            report.sections.append((f"JupyterLab log tail ({lab.base})", lab.log_tail()))
+
+
 # ---- docs/reliability.md: written by the suite when ALLOY_NB_RELIABILITY_REPORT names it ----
 
 REPORT_SECTIONS = {
     "test_attack_matrix": "Isolation",
     "test_isolation": "Isolation",
     "test_bad_input": "Bad input",
-    "test_faults": "Faults",
+    "test_faults_api": "Faults",
+    "test_faults_storage": "Faults",
+    "test_faults_api_storage": "Faults",
+    "test_faults_concurrent": "Faults",
+    "test_faults_sandbox_killed": "Faults",
     "test_retries": "Faults",
     "test_client_bounds": "Faults",
     "test_lifecycle": "Faults",
@@ -69,6 +94,8 @@ REPORT_SECTIONS = {
     "test_overload": "Faults",
     "test_hotpath": "Faults",
     "test_panel_faults": "Faults",
+    "test_panel_diagnosis": "Faults",
+    "test_upload_panel_browser_errors": "Faults",
     "test_contract": "Storage contract",
     "test_storage_security": "Storage security",
     "test_names": "Fuzzing (hypothesis)",
@@ -97,7 +124,11 @@ MODULE_MARKS = {
     "test_binder": ("notebook", "slow"),
     "test_notebook_safety": ("notebook",),
     "test_no_foreign_account": ("notebook",),
-    "test_faults": ("slow",),
+    "test_faults_api": ("slow",),
+    "test_faults_storage": ("slow",),
+    "test_faults_api_storage": ("slow",),
+    "test_faults_concurrent": ("slow",),
+    "test_faults_sandbox_killed": ("slow",),
     "test_cli": ("slow",),
     "test_lifecycle": ("slow",),
     "test_fuzz_api": ("slow",),
@@ -139,7 +170,7 @@ def _may_select(markexpr: str, fixed: dict[str, bool]) -> bool:
     free: list[str] = []
 
     def evaluate(assignment: dict[str, bool]) -> bool:
-        def matcher(name: str, /, **kwargs: str) -> bool:
+        def matcher(name: str, /, **kwargs: str | int | bool | None) -> bool:
             if name not in fixed and name not in free:
                 free.append(name)
             return fixed.get(name, assignment.get(name, False))
@@ -175,14 +206,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     outcome = yield
     report = outcome.get_result()
     module = item.module.__name__.rsplit(".", 1)[-1] if hasattr(item, "module") else ""
     section = REPORT_SECTIONS.get(module)
     if section is None or not (report.when == "call" or report.failed):
         return
-    doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines()  # type: ignore[union-attr]
+    doc = (getattr(getattr(item, "function", None), "__doc__", None) or "").strip().splitlines()
     name = item.name.split("[", 1)[0].removeprefix("test_").replace("_", " ")
     params = item.name[len(item.name.split("[", 1)[0]) :].strip("[]")
     case = f"{name} [{params}]" if params else name
@@ -221,3 +254,42 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         lines.append("| " + " | ".join(cells) + " |")
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     Path(target).write_text("\n".join(lines) + "\n")
+
+
+# ---- fault injection (tests/test_faults_*.py) ----
+
+
+@pytest.fixture
+def direct(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
+    """Alice's client straight to the sandbox: the trusted view for the fault invariants."""
+    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
+        yield c
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Backoff delays the retry loop asked for, instead of waiting them."""
+    recorded: list[float] = []
+    monkeypatch.setattr(_http, "_sleep", recorded.append)
+    return recorded
+
+
+def _proxy_to(url: str) -> Iterator[FaultProxy]:
+    parts = urlsplit(url)
+    proxy = FaultProxy((parts.hostname or "127.0.0.1", parts.port or 80)).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def api_proxy(sandbox: Sandbox) -> Iterator[FaultProxy]:
+    """A fault proxy (tests/faultproxy.py) in front of the sandbox's API."""
+    yield from _proxy_to(sandbox.base_url)
+
+
+@pytest.fixture
+def storage_proxy(sandbox: Sandbox) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the sandbox's storage (clients reach it via faultroutes)."""
+    yield from _proxy_to(sandbox.storage.endpoint_url)

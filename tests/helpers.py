@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 WORKSPACE_KEYS = ["test-key-workspace-a", "test-key-workspace-b"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def md5_pair(data: bytes) -> tuple[str, str]:
@@ -110,3 +113,11 @@ def cmdline_of(process: Any) -> list[str]:
         return list(process.cmdline())
     except psutil.Error:
         return []
+
+
+def screenshots_dir() -> Path:
+    """Where real-browser tests save screenshots: build/screenshots, or docs/ under
+    `make screenshots` (ALLOY_NB_SCREENSHOTS=docs)."""
+    path = ROOT / os.environ.get("ALLOY_NB_SCREENSHOTS", "build/screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -20,6 +20,8 @@ import httpx
 from alloy_nb import Client, UploadPanel
 
 FINISHED = ("done", "already stored", "failed")
+MiB = 1024 * 1024
+CHUNK = 2 * MiB  # a chunk size the tests send (the kernel takes any size the browser picks)
 
 
 class FakeBrowser:
@@ -31,7 +33,7 @@ class FakeBrowser:
         self.chunk_bytes = 0  # file bytes this "browser" sent to the kernel
         self._inbox: dict[str, queue.Queue[dict[str, Any]]] = defaultdict(queue.Queue)
         self._lock = threading.Lock()
-        panel.send = self._receive  # type: ignore[method-assign]
+        panel.send = self._receive
 
     def _receive(self, content: dict[str, Any], buffers: Any = None) -> None:
         with self._lock:
@@ -82,11 +84,18 @@ class FakeBrowser:
                     continue
                 self.puts += 1
                 r = self.http.put(
-                    msg["url"], content=data if put_data is None else put_data,
+                    msg["url"],
+                    content=data if put_data is None else put_data,
                     headers={"Content-Type": msg["mime"], "Content-MD5": msg["md5"]},
-                )  # fmt: skip
-                self.message({"type": "put-result", "id": file_id, "status": r.status_code,
-                              "body": r.text[:4000]})  # fmt: skip
+                )
+                self.message(
+                    {
+                        "type": "put-result",
+                        "id": file_id,
+                        "status": r.status_code,
+                        "body": r.text[:4000],
+                    }
+                )
             elif msg["type"] == "relay":
                 self.relay(file_id, data, msg["chunk"], msg["window"], order)
 
@@ -97,8 +106,9 @@ class FakeBrowser:
             for offset in reversed(batch) if order == "reverse" else batch:
                 piece = data[offset : offset + chunk]
                 self.chunk_bytes += len(piece)
-                self.message({"type": "chunk", "id": file_id, "offset": offset},
-                             [memoryview(piece)])  # fmt: skip
+                self.message(
+                    {"type": "chunk", "id": file_id, "offset": offset}, [memoryview(piece)]
+                )
             for _ in batch:
                 msg = self.next(file_id)
                 if msg["type"] != "ack":  # the kernel ended the file early

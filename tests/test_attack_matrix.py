@@ -66,8 +66,9 @@ def _upload_named(name: Callable[[World], str]) -> Attack:
     return attack
 
 
-def _as_user(header: Callable[[World], str], method: str = "GET",
-             path: str = "/connectors/files/list") -> Attack:  # fmt: skip
+def _as_user(
+    header: Callable[[World], str], method: str = "GET", path: str = "/connectors/files/list"
+) -> Attack:
     def attack(api: Api, w: World) -> httpx.Response:
         return api.call(method, path, headers={"x-alloy-userid": header(w)})
 
@@ -85,8 +86,11 @@ def _credential(owner: Api) -> str:
 
 
 def _copy_to_drive(api: Api, w: World, cred: str) -> httpx.Response:
-    body = {"credentialId": cred, "requestBody": {"s3Key": w.victim_key},
-            "queryParameters": {"uploadType": "media"}}  # fmt: skip
+    body = {
+        "credentialId": cred,
+        "requestBody": {"s3Key": w.victim_key},
+        "queryParameters": {"uploadType": "media"},
+    }
     return api.call("POST", "/connectors/googleDrive/actions/uploadFile/execute", json=body)
 
 
@@ -99,8 +103,11 @@ def _victims_credential(api: Api, w: World) -> httpx.Response:
 
 
 def _list_victims_drive(api: Api, w: World) -> httpx.Response:
-    return api.call("POST", "/connectors/googleDrive/actions/listFiles/execute",
-                    json={"credentialId": _credential(w.victim)})  # fmt: skip
+    return api.call(
+        "POST",
+        "/connectors/googleDrive/actions/listFiles/execute",
+        json={"credentialId": _credential(w.victim)},
+    )
 
 
 def _edited_url(api: Api, w: World) -> httpx.Response:
@@ -132,20 +139,27 @@ def _edited_query(api: Api, w: World) -> httpx.Response:
 ATTACKS: dict[str, Attack] = {
     "list own files": lambda api, w: api.call("GET", "/connectors/files/list"),
     "list with paging": lambda api, w: api.call(
-        "GET", "/connectors/files/list", params={"limit": 1}),
+        "GET", "/connectors/files/list", params={"limit": 1}
+    ),
     "delete exact key": _delete("{key}"),
     "delete url-encoded key": lambda api, w: api.call(
-        "DELETE", "/connectors/files/" + quote(w.victim_key, safe="")),
+        "DELETE", "/connectors/files/" + quote(w.victim_key, safe="")
+    ),
     "delete double-encoded key": lambda api, w: api.call(
-        "DELETE", "/connectors/files/" + quote(quote(w.victim_key, safe=""), safe="")),
+        "DELETE", "/connectors/files/" + quote(quote(w.victim_key, safe=""), safe="")
+    ),
     "delete with ../": lambda api, w: api.call(
-        "DELETE", f"/connectors/files/{api.user_id}_x/../{w.victim_key}"),
+        "DELETE", f"/connectors/files/{api.user_id}_x/../{w.victim_key}"
+    ),
     "delete with %2F": lambda api, w: api.call(
-        "DELETE", f"/connectors/files/{api.user_id}_x%2F..%2F{w.victim_key}"),
+        "DELETE", f"/connectors/files/{api.user_id}_x%2F..%2F{w.victim_key}"
+    ),
     "delete upper-case key": lambda api, w: api.call(
-        "DELETE", "/connectors/files/" + w.victim_key.upper()),
+        "DELETE", "/connectors/files/" + w.victim_key.upper()
+    ),
     "delete NFD-normalised key": lambda api, w: api.call(
-        "DELETE", "/connectors/files/" + quote(w.victim_key.replace("q3", "q\u0033\u0301"))),
+        "DELETE", "/connectors/files/" + quote(w.victim_key.replace("q3", "q\u0033\u0301"))
+    ),
     "upload named as the victim's key": _upload_named(lambda w: w.victim_key),
     "upload with / in name": _upload_named(lambda w: f"../{w.victim_key}"),
     "upload with \\ in name": _upload_named(lambda w: f"..\\{w.victim_key}"),
@@ -160,14 +174,14 @@ ATTACKS: dict[str, Attack] = {
     "x-alloy-userid malformed": _as_user(lambda w: "../" + (w.victim.user_id or "")[3:]),
     "x-alloy-userid empty": _as_user(lambda w: ""),
     "delete as the victim via x-alloy-userid": lambda api, w: api.call(
-        "DELETE", f"/connectors/files/{w.victim_key}",
-        headers={"x-alloy-userid": w.victim.user_id}),
+        "DELETE", f"/connectors/files/{w.victim_key}", headers={"x-alloy-userid": w.victim.user_id}
+    ),
     "Drive copy of the victim's key": _drive_copy,
     "Drive copy with the victim's credential": _victims_credential,
     "Drive listing with the victim's credential": _list_victims_drive,
     "presigned URL edited to the victim's key": _edited_url,
     "presigned URL edited, expiry stretched": _edited_query,
-}  # fmt: skip
+}
 
 
 def _storage_code(r: httpx.Response) -> tuple[int, str]:

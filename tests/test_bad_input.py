@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from .helpers import Api
 
 GOOD = {"filename": "ok.txt", "mimeType": "text/plain", "md5": "2942bfabb3d05332b66eb128e0842cff"}
 UPLOAD = "/connectors/files/upload/request"
+UPLOAD_FILE = "/connectors/googleDrive/actions/uploadFile/execute"
+
+
+def _post_json_text(api: Api, path: str, raw: str) -> httpx.Response:
+    """POST ``raw`` as the JSON body, byte for byte (what json= would escape or refuse)."""
+    return api.call(
+        "POST", path, content=raw.encode(), headers={"Content-Type": "application/json"}
+    )
 
 
 def _error(r: Any, status: int, *words: str) -> None:
@@ -208,16 +217,19 @@ LONE = "\\ud800"  # JSON text for a lone UTF-16 surrogate: valid JSON, invalid U
 @pytest.mark.parametrize(
     ("path", "raw", "field"),
     [
-        (UPLOAD, f'{{"filename":"a{LONE}b.txt","mimeType":"text/plain","md5":"{"0" * 32}"}}',
-         "filename"),
+        (
+            UPLOAD,
+            f'{{"filename":"a{LONE}b.txt","mimeType":"text/plain","md5":"{"0" * 32}"}}',
+            "filename",
+        ),
         ("/users", f'{{"username":"sur","fullName":"{LONE}"}}', "fullName"),
         ("/users", f'{{"username":"{LONE}"}}', "username"),
     ],
-)  # fmt: skip
+)
 def test_lone_surrogates_are_a_400_naming_the_field(
     alice: Api, path: str, raw: str, field: str
 ) -> None:
-    r = alice.call("POST", path, content=raw.encode(), headers={"Content-Type": "application/json"})
+    r = _post_json_text(alice, path, raw)
     _error(r, 400, field, "invalid character")
 
 
@@ -233,13 +245,15 @@ def test_lone_surrogates_are_a_400_naming_the_field(
 def test_lone_surrogates_in_actions_copy_nothing(sandbox, alice: Api, request_body: str) -> None:
     key = alice.upload("hello.txt", b"hello")["s3Key"]
     cred = alice.call("POST", "/connectors/googleDrive/credentials", json={}).json()["credentialId"]
-    raw = (f'{{"credentialId":"{cred}","requestBody":{request_body.replace("KEY", key)},'
-           '"queryParameters":{"uploadType":"media"}}')  # fmt: skip
-    r = alice.call("POST", "/connectors/googleDrive/actions/uploadFile/execute",
-                   content=raw.encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+    raw = (
+        f'{{"credentialId":"{cred}","requestBody":{request_body.replace("KEY", key)},'
+        '"queryParameters":{"uploadType":"media"}}'
+    )
+    r = _post_json_text(alice, UPLOAD_FILE, raw)
     _error(r, 400, "requestBody", "invalid character")
-    listed = alice.call("POST", "/connectors/googleDrive/actions/listFiles/execute",
-                        json={"credentialId": cred})  # fmt: skip
+    listed = alice.call(
+        "POST", "/connectors/googleDrive/actions/listFiles/execute", json={"credentialId": cred}
+    )
     assert listed.json()["result"]["files"] == []
     folder = sandbox.data_dir / "drive" / cred
     assert not folder.exists() or list(folder.iterdir()) == [], "no blob without a record"
@@ -253,9 +267,12 @@ def test_keys_with_control_characters_are_simply_not_found(alice: Api, suffix: s
 
 def test_action_with_a_nul_in_the_key_is_not_found(alice: Api) -> None:
     cred = alice.call("POST", "/connectors/googleDrive/credentials", json={}).json()["credentialId"]
-    body = {"credentialId": cred, "requestBody": {"s3Key": f"{alice.user_id}_\u0000"},
-            "queryParameters": {"uploadType": "media"}}  # fmt: skip
-    r = alice.call("POST", "/connectors/googleDrive/actions/uploadFile/execute", json=body)
+    body = {
+        "credentialId": cred,
+        "requestBody": {"s3Key": f"{alice.user_id}_\u0000"},
+        "queryParameters": {"uploadType": "media"},
+    }
+    r = alice.call("POST", UPLOAD_FILE, json=body)
     _error(r, 404, "File not found")
 
 
@@ -267,8 +284,7 @@ def test_deeply_nested_json_is_a_400_naming_the_nesting(alice: Api, depth: int) 
     cred = alice.call("POST", "/connectors/googleDrive/credentials", json={}).json()["credentialId"]
     nested = '{"a":' * depth + "1" + "}" * depth
     raw = f'{{"credentialId":"{cred}","requestBody":{nested}}}'
-    r = alice.call("POST", "/connectors/googleDrive/actions/uploadFile/execute",
-                   content=raw.encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+    r = _post_json_text(alice, UPLOAD_FILE, raw)
     _error(r, 400, "nests JSON", "deeper than 64 levels")
 
 
@@ -277,8 +293,7 @@ def test_nesting_within_the_limit_reaches_the_field_checks(alice: Api) -> None:
     cred = alice.call("POST", "/connectors/googleDrive/credentials", json={}).json()["credentialId"]
     nested = '{"a":' * 62 + '"[[[[{{{{\\"[["' + "}" * 62
     raw = f'{{"credentialId":"{cred}","requestBody":{nested}}}'
-    r = alice.call("POST", "/connectors/googleDrive/actions/uploadFile/execute",
-                   content=raw.encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+    r = _post_json_text(alice, UPLOAD_FILE, raw)
     _error(r, 400, "requestBody.s3Key")
 
 
@@ -297,8 +312,11 @@ def test_content_length_with_chunked_is_refused_and_the_connection_closed(sandbo
         b"POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-key-workspace-a\r\n"
         b"x-api-version: 2025-09\r\nContent-Type: application/json\r\n"
         b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
-        + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n" + smuggled
-    )  # fmt: skip
+        + f"{len(body):x}\r\n".encode()
+        + body
+        + b"\r\n0\r\n\r\n"
+        + smuggled
+    )
     with socket.create_connection((url.hostname, url.port), timeout=5) as s:
         s.sendall(request)
         answer = b""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,8 @@ import pytest
 import alloy_nb
 import alloy_nb.sandbox
 from alloy_nb import Client
-from alloy_nb.sandbox import Sandbox
 
-from .helpers import WORKSPACE_KEYS, Api, random_bytes
+from .helpers import Api, random_bytes
 
 EXECUTE = "/connectors/googleDrive/actions/{}/execute"
 
@@ -33,12 +31,6 @@ def drive_files(api: Api, cred: str) -> list[dict[str, Any]]:
     assert r.status_code == 200, r.text
     files: list[dict[str, Any]] = r.json()["result"]["files"]
     return files
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
 
 
 def test_upload_then_drive_holds_the_same_bytes(client: Client, alice: Api, tmp_path: Path) -> None:
@@ -64,10 +56,16 @@ def test_uploadfile_response_shape_and_upload_types(alice: Api) -> None:
     for kind in ("media", "multipart", "resumable"):
         body = {
             "credentialId": cred,
-            "requestBody": {"metadata": {"name": f"via {kind}", "mimeType": "image/jpeg",
-                                         "parents": ["folder1"]}, "s3Key": t["s3Key"]},
+            "requestBody": {
+                "metadata": {
+                    "name": f"via {kind}",
+                    "mimeType": "image/jpeg",
+                    "parents": ["folder1"],
+                },
+                "s3Key": t["s3Key"],
+            },
             "queryParameters": {"uploadType": kind},
-        }  # fmt: skip
+        }
         r = alice.call("POST", EXECUTE.format("uploadFile"), json=body)
         assert r.status_code == 200, r.text
         out = r.json()
@@ -108,8 +106,11 @@ def test_foreign_s3key_never_reaches_any_drive(alice: Api, bob: Api, carol: Api)
     creds = {api.user_id: credential(api) for api in (alice, bob, carol)}
     theirs = bob.upload("secret.txt", b"bob's secret")["s3Key"]
     for api in (alice, carol):
-        body = {"credentialId": creds[api.user_id], "requestBody": {"s3Key": theirs},
-                "queryParameters": {"uploadType": "media"}}  # fmt: skip
+        body = {
+            "credentialId": creds[api.user_id],
+            "requestBody": {"s3Key": theirs},
+            "queryParameters": {"uploadType": "media"},
+        }
         r = api.call("POST", EXECUTE.format("uploadFile"), json=body)
         assert r.status_code == 404
         assert "secret" not in r.json()["message"]
@@ -127,8 +128,10 @@ def test_credential_lookups(alice: Api, bob: Api) -> None:
     drive_cred = credential(alice)
     slack_cred = credential(alice, "slack")
     bobs = credential(bob)
-    upload = {"requestBody": {"s3Key": alice.upload("f.txt", b"f")["s3Key"]},
-              "queryParameters": {"uploadType": "media"}}  # fmt: skip
+    upload = {
+        "requestBody": {"s3Key": alice.upload("f.txt", b"f")["s3Key"]},
+        "queryParameters": {"uploadType": "media"},
+    }
     for cred in ("0" * 24, slack_cred, bobs):
         r = alice.call("POST", EXECUTE.format("uploadFile"), json={"credentialId": cred, **upload})
         assert (r.status_code, r.json()["message"]) == (404, "Credential not found")

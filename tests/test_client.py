@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -140,10 +141,12 @@ def test_progress_hooks_report_hashing_and_sending(client: Client) -> None:
     hashed: list[tuple[int, int]] = []
     sent: list[tuple[int, int]] = []
     client.upload(
-        data, filename="p.bin", progress=False,
+        data,
+        filename="p.bin",
+        progress=False,
         on_progress=lambda d, t: sent.append((d, t)),
         on_hash_progress=lambda d, t: hashed.append((d, t)),
-    )  # fmt: skip
+    )
     for seen in (hashed, sent):
         assert seen[-1] == (len(data), len(data))
         assert [d for d, _ in seen] == sorted(d for d, _ in seen)
@@ -156,7 +159,7 @@ def test_upload_many_with_bad_sources(client: Client, tmp_path: Path) -> None:
         p = tmp_path / f"f{i:04d}.txt"
         p.write_bytes(f"file number {i}\n".encode())
         good.append(p)
-    bad: list[object] = [tmp_path / "missing.txt", tmp_path, 42]
+    bad: list[Any] = [tmp_path / "missing.txt", tmp_path, 42]  # 42: not a source at all
     sources = good[:500] + bad + good[500:]
     df = client.upload_many(sources, max_workers=8, progress=False)
     assert len(df) == 1003
@@ -220,8 +223,9 @@ def test_bytes_changed_between_hash_and_put_is_an_integrity_error(
             p.write_bytes(random_bytes(100_000))  # same size, other bytes
 
     http = httpx.Client(event_hooks={"response": [rewrite_after_request]})
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id,
-                http_client=http) as c:  # fmt: skip
+    with Client(
+        WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id, http_client=http
+    ) as c:
         with pytest.raises(alloy_nb.IntegrityError, match=r"moving\.bin") as e:
             c.upload(p, progress=False)
         assert e.value.filename == "moving.bin"

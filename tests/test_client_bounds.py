@@ -28,18 +28,13 @@ from hypothesis import strategies as st
 import alloy_nb
 from alloy_nb import Client, _constants, _files, _http
 from alloy_nb.sandbox import Sandbox
+from alloy_nb.sandbox._ports import listen_socket
 
 from .helpers import Api
+from .ports import refused_port
 
 SECRET = "sk-live-never-in-locals-7f3a9c"  # a made-up key to look for
 MIB = 1024**2
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-    monkeypatch.setattr(_http, "_sleep", recorded.append)
-    return recorded
 
 
 def mock_client(handler: Callable[[httpx.Request], httpx.Response], **kw: Any) -> Client:
@@ -83,9 +78,9 @@ class RawServer:
     def __init__(self, handle: Callable[[socket.socket, threading.Event], None]) -> None:
         self.handle = handle
         self.stop = threading.Event()
-        self.sock = socket.socket()
+        self.sock = listen_socket("127.0.0.1")
+        # Set before listen(): accepted connections inherit it (and its TCP window).
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
         self.sock.settimeout(0.1)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
@@ -437,10 +432,10 @@ def test_5xx_after_retries_traceback_locals_hold_no_key(sleeps: list[float]) -> 
 
 def test_connection_refused_traceback_locals_hold_no_key(sleeps: list[float]) -> None:
     """APIConnectionError; the key is in no frame's locals, nor in the causes' frames."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with Client(SECRET, base_url=f"http://127.0.0.1:{port}", max_retries=1) as c:
+    with (
+        refused_port() as port,
+        Client(SECRET, base_url=f"http://127.0.0.1:{port}", max_retries=1) as c,
+    ):
         error = failure(c.list_files)
     assert isinstance(error, alloy_nb.APIConnectionError)
     assert isinstance(error.__cause__, httpx.ConnectError), "the cause keeps its type"

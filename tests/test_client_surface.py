@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import random
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -14,9 +13,6 @@ import alloy_nb
 from alloy_nb import Client
 from alloy_nb._batch import batch_rows
 from alloy_nb.connectors import ActionRequest, google_drive
-from alloy_nb.sandbox import Sandbox
-
-from .helpers import Api
 
 KEY = "sk-surface-test"
 
@@ -46,12 +42,6 @@ def test_timeout_applies_to_the_client_alloy_nb_makes() -> None:
         assert c.http.timeout.read == 60
     with Client(KEY, timeout=httpx.Timeout(2, connect=1)) as c:
         assert (c.http.timeout.read, c.http.timeout.connect) == (2, 1)
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    with Client(alice.api_key, base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
 
 
 def test_a_builders_request_goes_to_execute_action_as_is(client: Client) -> None:

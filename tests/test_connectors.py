@@ -39,9 +39,11 @@ def test_defaults_come_from_the_key() -> None:
 
 def test_parents_mime_type_and_upload_type() -> None:
     p = google_drive.upload_file(
-        "651eb6e11d156e0d7a42c59d_a.csv", mime_type="text/plain", parents=["f1", "f2"],
+        "651eb6e11d156e0d7a42c59d_a.csv",
+        mime_type="text/plain",
+        parents=["f1", "f2"],
         upload_type="resumable",
-    )  # fmt: skip
+    )
     assert p["requestBody"]["metadata"] == {
         "name": "a.csv",
         "mimeType": "text/plain",

@@ -322,6 +322,16 @@ def test_health_and_openapi_describe_every_endpoint(sandbox: Sandbox, http: http
     assert "get" in spec["paths"]["/health"]
 
 
+def test_no_html_docs_pages_that_load_scripts_from_the_internet(
+    sandbox: Sandbox, http: httpx.Client
+) -> None:
+    """Swagger/ReDoc would pull scripts from a CDN into the user's browser: not served."""
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        r = http.get(sandbox.base_url + path)
+        assert r.status_code == 404, path
+        assert "<script" not in r.text
+
+
 def test_same_bytes_in_flight_under_other_names_share_one_key(alice: Api) -> None:
     """Requested under eight names before any PUT: one object, one key for all."""
     data = random_bytes()

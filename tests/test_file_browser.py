@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +16,10 @@ from alloy_nb.sandbox import Sandbox
 from alloy_nb.widgets._drive_picker import NONE_YET, DrivePicker
 from alloy_nb.widgets._plain import SANDBOX_HINT
 
-from .helpers import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS
+from .ports import refused_port
 
 TECHNICAL = re.compile(r"[A-Z][a-zA-Z]+(Error|Exception)\b|Errno")
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
 
 
 @pytest.fixture
@@ -187,8 +180,14 @@ def test_actions_disable_buttons_and_show_progress_while_they_run(stocked: Clien
     browser.status.message.observe(lambda ch: seen.append(("kind", browser.status.kind)), "value")
     browser.status.progress.observe(lambda ch: seen.append(("progress", ch["new"])), "value")
     browser.refresh_button.click()
-    assert seen == [("disabled", True), ("icon", "spinner spin"), ("kind", "busy"),
-                    ("disabled", False), ("icon", "refresh"), ("kind", "info")]  # fmt: skip
+    assert seen == [
+        ("disabled", True),
+        ("icon", "spinner spin"),
+        ("kind", "busy"),
+        ("disabled", False),
+        ("icon", "refresh"),
+        ("kind", "info"),
+    ]
     seen.clear()
     browser.select(browser.files["s3_key"][:3])
     browser.delete_button.click()
@@ -210,10 +209,8 @@ def test_bad_key_shows_only_the_plain_error(sandbox: Sandbox) -> None:
 
 
 def test_unreachable_api_is_plain_words() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    browser = FileBrowser(Client("k", base_url=f"http://127.0.0.1:{port}", max_retries=0))
+    with refused_port() as port:
+        browser = FileBrowser(Client("k", base_url=f"http://127.0.0.1:{port}", max_retries=0))
     assert browser.status.text == (
         f"Could not reach the Alloy API at 127.0.0.1:{port}: nothing is listening there. "
         f"{SANDBOX_HINT}"
@@ -253,10 +250,17 @@ def test_copy_one_row_or_the_selection(stocked: Client) -> None:
     assert browser._clipboard.text == text
 
 
+def display(widget: Any) -> str | None:
+    """A widget's CSS display, read afresh (mypy would keep an attribute chain's narrowing
+    across the clicks that change it)."""
+    shown: str | None = widget.layout.display
+    return shown
+
+
 def test_drive_picker_in_the_sandbox_creates_a_credential_and_sends(stocked: Client) -> None:
     browser = FileBrowser(stocked)
     assert browser.drive.sandbox
-    assert browser.drive.create_button.layout.display is None, "shown"
+    assert display(browser.drive.create_button) is None, "shown"
     assert browser.drive.dropdown.layout.display == "none"
     browser.select(browser.files["s3_key"][:2])
     browser.send_button.click()
@@ -264,9 +268,10 @@ def test_drive_picker_in_the_sandbox_creates_a_credential_and_sends(stocked: Cli
     browser.drive.create_button.click()
     assert browser.status.text == "Created the Google Drive credential “Sandbox Drive”."
     assert browser.drive.dropdown.label == "Sandbox Drive"
-    assert browser.drive.create_button.layout.display == "none"
+    assert display(browser.drive.create_button) == "none"
     browser.send_button.click()
     assert browser.status.text == "Sent 2 files to Google Drive (Sandbox Drive)."
+    assert browser.drive.value is not None, "the new credential is chosen"
     listed = stocked.execute_action("googleDrive", "listFiles", credential_id=browser.drive.value)
     assert sorted(f["name"] for f in listed["result"]["files"]) == sorted(
         browser.selected["filename"]
@@ -277,8 +282,12 @@ def test_drive_picker_names_and_the_hint_for_the_real_api() -> None:
     picker = DrivePicker(sandbox=False)
     assert NONE_YET in picker.hint.value
     assert picker.create_button.layout.display == "none"
-    creds = pd.DataFrame({"credential_id": ["a" * 24, "b" * 24, "c" * 24],
-                          "name": ["Team drive", "Team drive", None]})  # fmt: skip
+    creds = pd.DataFrame(
+        {
+            "credential_id": ["a" * 24, "b" * 24, "c" * 24],
+            "name": ["Team drive", "Team drive", None],
+        }
+    )
     picker.load(creds)
     labels = [label for label, _ in picker.dropdown.options]
     assert labels == ["Team drive (…aaaaaa)", "Team drive (…bbbbbb)", "unnamed (…cccccc)"]

@@ -43,9 +43,13 @@ def test_every_operation_answers_as_documented(case: Any, sandbox: Any) -> None:
     case.call_and_validate(
         base_url=sandbox.base_url,
         headers=HEADERS,
-        checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                response_schema_conformance],
-    )  # fmt: skip
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    )
 
 
 def test_the_fuzzed_schema_is_the_served_one(sandbox: Any) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 import alloy_nb.sandbox
 from alloy_nb.sandbox import Sandbox
@@ -47,6 +48,15 @@ def replay_after_delete_and_other_bytes(
     assert stored_md5(sb, t["s3Key"]) == hashlib.md5(other).hexdigest()
     assert stored_md5(sb, url["s3Key"]) == hashlib.md5(data).hexdigest()
     return t["s3Key"]
+
+
+def _send_to_drive(api: Api, credential_id: str, s3_key: str) -> httpx.Response:
+    body = {
+        "credentialId": credential_id,
+        "requestBody": {"s3Key": s3_key},
+        "queryParameters": {"uploadType": "media"},
+    }
+    return api.call("POST", "/connectors/googleDrive/actions/uploadFile/execute", json=body)
 
 
 def test_existing_url_replayed_after_delete_cannot_change_later_bytes_short_ttl(
@@ -144,7 +154,9 @@ def test_a_full_database_is_507_and_health_reports_it(
     Injected with SQLite's page limit on the sandbox's own registry connection; once space
     is back, writes and /health are fine again."""
     with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=[KEY], s3=sandbox.storage) as sb:
-        registry = sb._server.config.app.state.registry  # type: ignore[attr-defined]
+        app = sb._server.config.app
+        assert isinstance(app, FastAPI)
+        registry = app.state.registry
         registry._query("PRAGMA max_page_count = 1")  # as small as it now is
         api = Api(http, sb.base_url, KEY)
         _assert_full_then_recovers(
@@ -183,12 +195,7 @@ def test_a_really_full_disk_is_507_and_health_reports_it(
         with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
             while True:
                 f.write(b"\0" * 65536)
-        copy = api.call(
-                "POST",
-                "/connectors/googleDrive/actions/uploadFile/execute",
-                json={"credentialId": cred["credentialId"], "requestBody": {"s3Key": t["s3Key"]},
-                      "queryParameters": {"uploadType": "media"}},
-            )  # fmt: skip
+        copy = _send_to_drive(api, cred["credentialId"], t["s3Key"])
         assert copy.status_code == 507, copy.text
         assert not list((disk / "d" / "drive" / cred["credentialId"]).iterdir())
         _assert_full_then_recovers(sb, api, http, filler.unlink)
@@ -228,12 +235,16 @@ def test_a_corrupt_registry_refuses_to_start_naming_the_file_and_the_fix(
     s3 = sandbox.storage
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALLOY_")}
     env |= {"ALLOY_SANDBOX_S3_SECRET_KEY": s3.secret_key, "PYTHONPATH": os.getcwd()}
+    sandbox_args = ["--port", "0", "--data-dir", str(tmp_path), "--api-key", KEY]
+    sandbox_args += ["--s3-endpoint", s3.endpoint_url, "--s3-bucket", s3.bucket]
+    sandbox_args += ["--s3-access-key", s3.access_key]
     run = subprocess.run(
-        [sys.executable, "-m", "alloy_nb.sandbox", "--port", "0", "--data-dir", str(tmp_path),
-         "--s3-endpoint", s3.endpoint_url, "--s3-access-key", s3.access_key,
-         "--s3-bucket", s3.bucket, "--api-key", KEY],
-        capture_output=True, text=True, timeout=60, env=env,
-    )  # fmt: skip
+        [sys.executable, "-m", "alloy_nb.sandbox", *sandbox_args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert run.returncode == 1
     assert str(tmp_path / "registry.sqlite3") in run.stderr
     assert "Restore it from a backup" in run.stderr
@@ -254,16 +265,16 @@ def test_a_new_data_dir_is_private(sandbox: Sandbox, http: httpx.Client, tmp_pat
         api = Api(http, sb.base_url, sb.api_key)
         t = api.upload("x.bin", random_bytes())
         cred = api.call("POST", "/connectors/googleDrive/credentials").json()
-        r = api.call(
-            "POST",
-            "/connectors/googleDrive/actions/uploadFile/execute",
-            json={"credentialId": cred["credentialId"], "requestBody": {"s3Key": t["s3Key"]},
-                  "queryParameters": {"uploadType": "media"}},
-        )  # fmt: skip
+        r = _send_to_drive(api, cred["credentialId"], t["s3Key"])
         assert r.status_code == 200, r.text
         paths = list(root.rglob("*"))
-        assert {p.name for p in paths} >= {"registry.sqlite3", "index.sqlite3", "demo-api-key",
-                                           "drive.sqlite3", "registry.sqlite3-wal"}  # fmt: skip
+        assert {p.name for p in paths} >= {
+            "registry.sqlite3",
+            "index.sqlite3",
+            "demo-api-key",
+            "drive.sqlite3",
+            "registry.sqlite3-wal",
+        }
         assert _mode(root) == 0o700
         assert {str(p.relative_to(root)): _mode(p) for p in paths} == {
             str(p.relative_to(root)): 0o700 if p.is_dir() else 0o600 for p in paths

@@ -18,7 +18,7 @@ def world(workspace_a: Api, workspace_b: Api) -> dict[str, tuple[Api, dict[str, 
         "b1": workspace_b.new_user(),
         "b2": workspace_b.new_user(),
     }
-    out = {}
+    out: dict[str, tuple[Api, dict[str, str], bytes]] = {}
     for name, api in users.items():
         data = random_bytes(100 + len(out))
         out[name] = (api, api.upload("shared-name.txt", data, "text/plain"), data)

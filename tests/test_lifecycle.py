@@ -106,3 +106,25 @@ def test_listening_socket_is_tcp_so_responses_go_out_without_nagle_delay(sandbox
 
     [listener] = sandbox._server.servers[0].sockets
     assert listener.proto == socket.IPPROTO_TCP
+
+
+def test_every_listening_port_is_outside_the_ephemeral_range(tmp_path: Path) -> None:
+    """The API and every storage port sit where the kernel never hands out ports itself."""
+    import psutil
+
+    from alloy_nb.sandbox._ports import ephemeral_range
+
+    lo, hi = ephemeral_range()
+    for _ in range(3):  # each start picks its API port afresh
+        with alloy_nb.sandbox.start(data_dir=tmp_path, api_keys=[KEY]) as sb:
+            assert sb.weed is not None
+            assert sb.weed.pid is not None
+            api_port = int(sb.base_url.rsplit(":", 1)[1])
+            weed_ports = {
+                c.laddr.port
+                for c in psutil.Process(sb.weed.pid).net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN
+            }
+            assert weed_ports, "weed listens somewhere"
+            for port in {api_port, *weed_ports}:
+                assert not lo <= port <= hi, (port, (lo, hi))

@@ -19,14 +19,20 @@ from pathlib import Path
 import pytest
 
 from .guard import scrub_alloy_environment
+from .ports import http_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class Recorder(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[str] = []
+    requests: list[str]
+
+    @classmethod
+    def start(cls) -> Recorder:
+        server = http_server(_Handler, cls)
+        assert isinstance(server, Recorder)
+        server.requests = []
+        return server
 
     @property
     def url(self) -> str:
@@ -53,7 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
-    server = Recorder()
+    server = Recorder.start()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -64,14 +70,26 @@ def recorder() -> Iterator[Recorder]:
 
 def test_scrub_removes_every_alloy_variable_but_the_suites_own() -> None:
     """Client and sandbox settings go; the suite's own report/live/screenshot settings stay."""
-    env = {"ALLOY_API_KEY": "k", "ALLOY_BASE_URL": "u", "ALLOY_USER_ID": "i",
-           "ALLOY_SANDBOX_S3_ENDPOINT": "e", "ALLOY_NB_PROGRESS": "0", "ALLOY_ANYTHING": "x",
-           "ALLOY_NB_RELIABILITY_REPORT": "r", "ALLOY_NB_LIVE": "1", "PATH": "/bin"}  # fmt: skip
+    env = {
+        "ALLOY_API_KEY": "k",
+        "ALLOY_BASE_URL": "u",
+        "ALLOY_USER_ID": "i",
+        "ALLOY_SANDBOX_S3_ENDPOINT": "e",
+        "ALLOY_NB_PROGRESS": "0",
+        "ALLOY_ANYTHING": "x",
+        "ALLOY_NB_RELIABILITY_REPORT": "r",
+        "ALLOY_NB_LIVE": "1",
+        "PATH": "/bin",
+    }
     removed = scrub_alloy_environment(env)
     assert sorted(removed) == [
-        "ALLOY_ANYTHING", "ALLOY_API_KEY", "ALLOY_BASE_URL", "ALLOY_NB_PROGRESS",
-        "ALLOY_SANDBOX_S3_ENDPOINT", "ALLOY_USER_ID",
-    ]  # fmt: skip
+        "ALLOY_ANYTHING",
+        "ALLOY_API_KEY",
+        "ALLOY_BASE_URL",
+        "ALLOY_NB_PROGRESS",
+        "ALLOY_SANDBOX_S3_ENDPOINT",
+        "ALLOY_USER_ID",
+    ]
     assert env == {"ALLOY_NB_RELIABILITY_REPORT": "r", "ALLOY_NB_LIVE": "1", "PATH": "/bin"}
     assert not [k for k in os.environ if k in removed], "this session itself is scrubbed"
 
@@ -87,10 +105,14 @@ def test_a_notebook_run_under_pytest_sends_the_shells_account_nothing(
         "ALLOY_USER_ID": "0123456789abcdef01234567",
         "ALLOY_SANDBOX_S3_ENDPOINT": recorder.url,
     }
+    pytest_args = ["-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "inner")]
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "notebooks/01_quickstart.ipynb", "-q",
-         "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "inner")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [sys.executable, "-m", "pytest", "notebooks/01_quickstart.ipynb", *pytest_args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert recorder.requests == [], "requests reached the shell's account"
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

@@ -53,8 +53,11 @@ def test_notebook_leaves_files_it_did_not_make_in_place(
     first = workspace_a.new_user()
     run_notebook(notebook, tmp_path / "first", first)
     assert listing(first) == {}, "the notebook left its own files behind"
-    written = sorted(p for p in (tmp_path / "first").rglob("*") if p.is_file()
-                     and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts)  # fmt: skip
+    written = sorted(
+        p
+        for p in (tmp_path / "first").rglob("*")
+        if p.is_file() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts
+    )
 
     owner = workspace_a.new_user()
     owner.upload("customer-archive.tmp", secrets.token_bytes(3000))

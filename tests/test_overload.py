@@ -65,8 +65,9 @@ def test_a_frozen_storage_leaves_auth_and_users_answering(http: httpx.Client) ->
             stopped(sb.weed.pid),
         ):
             flying = Api(many, sb.base_url, KEY)
-            futures = [pool.submit(timed, lambda c=c: flying.call(c[0], c[1], **c[2]))
-                       for c in calls]  # fmt: skip
+            futures = [
+                pool.submit(timed, lambda c=c: flying.call(c[0], c[1], **c[2])) for c in calls
+            ]
             quick = []
             for _ in range(5):
                 users, t_users = timed(lambda: api.call("GET", "/users"))
@@ -81,8 +82,10 @@ def test_a_frozen_storage_leaves_auth_and_users_answering(http: httpx.Client) ->
         assert all(r.headers.get("Retry-After") for r, _ in outcomes)
         assert all("storage" in r.json()["message"] for r, _ in outcomes)
         waits = sorted(t for _, t in outcomes)
-        print(f"storage-bound 503s: fastest {waits[0]:.1f} s, median {waits[30]:.1f} s, "
-              f"slowest {waits[-1]:.1f} s")  # fmt: skip
+        print(
+            f"storage-bound 503s: fastest {waits[0]:.1f} s, median {waits[30]:.1f} s, "
+            f"slowest {waits[-1]:.1f} s"
+        )
         assert waits[30] < 4  # past the slot limit: refused after the short slot wait
         assert waits[-1] < 20  # in a slot: storage's own timeouts end it
         assert api.call("GET", "/connectors/files/list").status_code == 200
@@ -168,10 +171,11 @@ def test_a_body_that_stalls_is_a_408_and_the_connection_closes(small_limits: San
     """A body that stops arriving gets 408 after the body timeout; the connection closes."""
     with socket.create_connection(host_port(small_limits.base_url), timeout=5) as s:
         s.sendall(
-            b"POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode()
+            b"POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + KEY.encode()
             + b"\r\nx-api-version: 2025-09\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{\"username\": "
-        )  # fmt: skip
+            b'Content-Length: 100\r\n\r\n{"username": '
+        )
         answer = closed_within(s, 4)
     assert answer is not None
     assert answer.startswith(b"HTTP/1.1 408 ")

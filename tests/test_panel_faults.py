@@ -10,30 +10,22 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from alloy_nb import Client, UploadPanel
 from alloy_nb.sandbox import Sandbox, start
-from alloy_nb.widgets._relay import CHANGED, RELAY_CHUNK, Spool
+from alloy_nb.widgets._relay import CHANGED, RELAY_CHUNK, Spool, relay_put
 from alloy_nb.widgets._transfer import FALLBACK, NO_FALLBACK
 
-from .helpers import WORKSPACE_KEYS, Api
-from .panel_browser import FakeBrowser, spy_uploads, stored, types, wait_rows
-
-MiB = 1024 * 1024
-CHUNK = 2 * MiB
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
+from .panel_browser import CHUNK, FakeBrowser, MiB, spy_uploads, stored, types, wait_rows
 
 
 def test_storage_unreachable_from_the_browser_falls_back_to_the_relay(client: Client) -> None:
@@ -96,7 +88,8 @@ def short_url_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
 
 def url_expiry(url: str) -> float:
     query = parse_qs(urlsplit(url).query)
-    signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
+    signed = signed.replace(tzinfo=timezone.utc)
     return signed.timestamp() + int(query["X-Amz-Expires"][0])
 
 
@@ -110,15 +103,21 @@ def test_expired_url_is_renewed_once(short_url_sandbox: Sandbox) -> None:
     browser.message({"type": "hashed", "id": file_id, "md5": hashlib.md5(data).hexdigest()})
     first = browser.next(file_id)
     time.sleep(max(0.0, url_expiry(first["url"]) + 1.5 - time.time()))  # let it expire
-    expired = browser.http.put(first["url"], content=data, headers={
-        "Content-Type": first["mime"], "Content-MD5": first["md5"]})  # fmt: skip
+    expired = browser.http.put(
+        first["url"],
+        content=data,
+        headers={"Content-Type": first["mime"], "Content-MD5": first["md5"]},
+    )
     assert (expired.status_code, "expired" in expired.text.lower()) == (403, True), expired.text
     browser.message({"type": "put-result", "id": file_id, "status": 403, "body": expired.text})
     renewed = browser.next(file_id)
     assert renewed["type"] == "put"
     assert renewed["url"] != first["url"]
-    r = browser.http.put(renewed["url"], content=data, headers={
-        "Content-Type": renewed["mime"], "Content-MD5": renewed["md5"]})  # fmt: skip
+    r = browser.http.put(
+        renewed["url"],
+        content=data,
+        headers={"Content-Type": renewed["mime"], "Content-MD5": renewed["md5"]},
+    )
     browser.message({"type": "put-result", "id": file_id, "status": r.status_code, "body": ""})
     assert browser.next(file_id)["type"] == "finished"
     [row] = wait_rows(panel, 1)
@@ -158,8 +157,10 @@ def test_chunk_sent_twice_fails_the_row(client: Client) -> None:
     browser.message({"type": "hashed", "id": file_id, "md5": hashlib.md5(data).hexdigest()})
     browser.next(file_id)
     for _ in range(2):
-        browser.message({"type": "chunk", "id": file_id, "offset": RELAY_CHUNK},
-                        [memoryview(data)[RELAY_CHUNK : 2 * RELAY_CHUNK]])  # fmt: skip
+        browser.message(
+            {"type": "chunk", "id": file_id, "offset": RELAY_CHUNK},
+            [memoryview(data)[RELAY_CHUNK : 2 * RELAY_CHUNK]],
+        )
     [row] = wait_rows(panel, 1)
     assert (row["stage"], "sent twice" in row["error"]) == ("failed", True)
     panel.close()
@@ -173,8 +174,9 @@ def test_file_over_five_gib_fails_before_anything_moves(client: Client) -> None:
     assert browser.next(file_id)["type"] == "finished"
     [row] = panel.rows
     assert (row["stage"], row["error"]) == (
-        "failed", "6.4 GB is over the 5 GiB one upload can carry"
-    )  # fmt: skip
+        "failed",
+        "6.4 GB is over the 5 GiB one upload can carry",
+    )
     panel.close()
 
 
@@ -184,8 +186,9 @@ def test_upload_errors_show_in_plain_words(sandbox: Sandbox) -> None:
     FakeBrowser(panel).drop("x.bin", b"some bytes")
     [row] = wait_rows(panel, 1)
     assert (row["stage"], row["error"]) == (
-        "failed", "The API key was refused: check ALLOY_API_KEY."
-    )  # fmt: skip
+        "failed",
+        "The API key was refused: check ALLOY_API_KEY.",
+    )
     assert panel.results["error"].tolist() == [row["error"]]
     panel.close()
 
@@ -225,8 +228,12 @@ def test_killed_kernel_mid_relay_leaves_nothing_in_tmp(tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp)}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_KERNEL], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_KERNEL],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == b"half-way"
     fds = [os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")]
@@ -241,24 +248,36 @@ def test_relay_put_refused_goes_through_the_client_once_all_bytes_are_in(
 ) -> None:
     """The relay's streamed PUT meets an expired URL: Client.upload PUTs the spool again.
 
-    (It asks for a fresh URL), and the row still ends "done".
+    (It asks for a fresh URL) once every chunk has arrived; the file is stored whole.
     """
     client = Client("short-url-key", base_url=short_url_sandbox.base_url)
     uploads = spy_uploads(client)
-    panel = UploadPanel(client)
-    browser = FakeBrowser(panel)
     data = secrets.token_bytes(RELAY_CHUNK + 5)
-    file_id = browser.add("late-relay.bin", len(data))
-    browser.message({"type": "hashed", "id": file_id, "md5": hashlib.md5(data).hexdigest()})
-    put = browser.next(file_id)
-    time.sleep(max(0.0, url_expiry(put["url"]) + 1.5 - time.time()))  # let it expire
-    browser.message({"type": "put-result", "id": file_id, "status": 0})
-    relay = browser.next(file_id)
-    browser.relay(file_id, data, relay["chunk"], relay["window"], "forward")
-    assert browser.next(file_id)["type"] == "finished"
-    [row] = wait_rows(panel, 1)
-    assert (row["stage"], row["note"], row["error"]) == ("done", FALLBACK, "")
+    md5 = hashlib.md5(data).hexdigest()
+    ticket = client.request_upload("late-relay.bin", "application/octet-stream", md5)
+    time.sleep(max(0.0, url_expiry(ticket.presigned_url) + 1.5 - time.time()))  # let it expire
+    spool = Spool(len(data), md5)
+    arrive = threading.Thread(
+        target=lambda: [
+            spool.write(o, memoryview(data[o : o + CHUNK])) for o in range(0, len(data), CHUNK)
+        ]
+    )
+    progress: list[int] = []
+    with httpx.Client(timeout=30) as http:
+        arrive.start()
+        relay_put(
+            http,
+            client,
+            ticket,
+            "late-relay.bin",
+            "application/octet-stream",
+            spool,
+            progress.append,
+        )
+    arrive.join(10)
+    spool.close()
     assert [u["filename"] for u in uploads] == ["late-relay.bin"]
+    assert progress[0] == 0
+    assert progress[-1] == len(data)
     assert stored(client, "late-relay.bin", data)
-    panel.close()
     client.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import re
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from alloy_nb.widgets._common import explain, plain_error
 from alloy_nb.widgets._plain import SANDBOX_HINT
 
 from .helpers import WORKSPACE_KEYS, Api
+from .ports import listener, refused_port
 
 TECHNICAL = re.compile(r"[A-Z][a-zA-Z]+(Error|Exception)\b|Errno|Traceback|\[-?\d+\]")
 
@@ -45,19 +45,15 @@ def mocked(handler: Callable[[httpx.Request], httpx.Response]) -> Client:
 
 
 @pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+def closed_port() -> Iterator[int]:
+    with refused_port() as port:
+        yield port
 
 
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that accepts connections and never answers."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(8)
+    with listener(8) as s:
         yield s.getsockname()[1]
 
 
@@ -109,16 +105,23 @@ def test_not_found_while_deleting(sandbox: Sandbox, alice: Api) -> None:
 @pytest.mark.parametrize(
     ("status", "headers", "expected"),
     [
-        (429, {"retry-after": "30"}, "too many requests right now while listing your files. "
-                                     "Wait about 30 seconds"),
-        (503, {}, "The Alloy API at api.example.test had a problem while listing your files "
-                  "(HTTP 503). This is usually temporary"),
+        (
+            429,
+            {"retry-after": "30"},
+            "too many requests right now while listing your files. Wait about 30 seconds",
+        ),
+        (
+            503,
+            {},
+            "The Alloy API at api.example.test had a problem while listing your files "
+            "(HTTP 503). This is usually temporary",
+        ),
         (403, {}, "Alloy did not allow this while listing your files: Workspace is read-only."),
         (409, {}, "Something changed at the same time while listing your files: Workspace is"),
         (400, {}, "Alloy refused the request while listing your files: Workspace is read-only."),
         (404, {}, "Alloy could not find what was asked for while listing your files: Work"),
     ],
-)  # fmt: skip
+)
 def test_status_errors(status: int, headers: dict[str, str], expected: str) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         body = {"error": "Nope", "message": "workspace is read-only"}
@@ -194,27 +197,42 @@ def test_unknown_errors_are_generic_with_hidden_detail() -> None:
 @pytest.mark.parametrize(
     ("row_error", "expected"),
     [
-        ("APIConnectionError: DELETE http://127.0.0.1:5/connectors/files/651eb6e11d156e0d7a42c59d_x"
-         ".csv failed: [Errno 111] Connection refused",
-         f"Could not reach the Alloy API at 127.0.0.1:5: nothing is listening there. "
-         f"{SANDBOX_HINT}"),
-        ("ServerError: 502 listing files: Bad gateway (request id r-1)",
-         "The Alloy API had a problem while listing your files (HTTP 502). This is usually "
-         "temporary: try again in a minute."),
-        ("APITimeoutError: GET https://api.example.test/connectors/files/list timed out",
-         "The Alloy API at api.example.test did not answer in time while listing your files. "
-         "Check your network connection, then try again."),
-        ("RateLimitError: 429 upload request for a.csv: slow down",
-         "Alloy is receiving too many requests right now while preparing the upload of a.csv. "
-         "Wait a minute, then try again."),
-        ("PermissionDeniedError: 403 creating a googleDrive credential: not in this plan",
-         "Alloy did not allow this while creating Google Drive credentials: Not in this plan. "
-         "Ask your workspace admin if you need access."),
-        ("ValueError: credential_id must be a 24-character id",
-         "Check the input: credential_id must be a 24-character id."),
-        ("KeyError: 'id'", "Something unexpected went wrong. Try again; if it keeps happening, "
-                           "report it with the details."),
+        (
+            "APIConnectionError: DELETE http://127.0.0.1:5/connectors/files/651eb6e11d156e0d7a42c59d_x"
+            ".csv failed: [Errno 111] Connection refused",
+            f"Could not reach the Alloy API at 127.0.0.1:5: nothing is listening there. "
+            f"{SANDBOX_HINT}",
+        ),
+        (
+            "ServerError: 502 listing files: Bad gateway (request id r-1)",
+            "The Alloy API had a problem while listing your files (HTTP 502). This is usually "
+            "temporary: try again in a minute.",
+        ),
+        (
+            "APITimeoutError: GET https://api.example.test/connectors/files/list timed out",
+            "The Alloy API at api.example.test did not answer in time while listing your files. "
+            "Check your network connection, then try again.",
+        ),
+        (
+            "RateLimitError: 429 upload request for a.csv: slow down",
+            "Alloy is receiving too many requests right now while preparing the upload of a.csv. "
+            "Wait a minute, then try again.",
+        ),
+        (
+            "PermissionDeniedError: 403 creating a googleDrive credential: not in this plan",
+            "Alloy did not allow this while creating Google Drive credentials: Not in this plan. "
+            "Ask your workspace admin if you need access.",
+        ),
+        (
+            "ValueError: credential_id must be a 24-character id",
+            "Check the input: credential_id must be a 24-character id.",
+        ),
+        (
+            "KeyError: 'id'",
+            "Something unexpected went wrong. Try again; if it keeps happening, "
+            "report it with the details.",
+        ),
     ],
-)  # fmt: skip
+)
 def test_batch_row_strings(row_error: str, expected: str) -> None:
     assert plain(row_error) == expected

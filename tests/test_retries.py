@@ -13,18 +13,10 @@ import httpx
 import pytest
 
 import alloy_nb
-from alloy_nb import _http
 from alloy_nb._exceptions import make_status_error
 
 BASE = "https://alloy.test"
 KEY = "sk-mock-key"
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-    monkeypatch.setattr(_http, "_sleep", recorded.append)
-    return recorded
 
 
 def make_client(

@@ -26,8 +26,8 @@ import pytest
 
 import alloy_nb
 import alloy_nb.sandbox
+from alloy_nb.sandbox._datadir_lock import DataDirInUse, is_owned
 from alloy_nb.sandbox._home import health, read_state
-from alloy_nb.sandbox._owner import DataDirInUse, is_owned
 from alloy_nb.sandbox._shared import stop_shared_sandbox
 from tests.helpers import cmdline_of
 from tests.test_cli import start_cli

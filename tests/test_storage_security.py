@@ -30,16 +30,21 @@ import boto3
 import httpx
 import psutil
 import pytest
-import tomllib
 from botocore.config import Config
 
 import alloy_nb.sandbox
-from alloy_nb.sandbox import Sandbox, _owners, _weed
-from alloy_nb.sandbox._owner import DataDirInUse
+from alloy_nb.sandbox import Sandbox, _orphans, _weed
+from alloy_nb.sandbox._datadir_lock import DataDirInUse
 from alloy_nb.sandbox._ports import GRPC_OFFSET, candidate_ports, ephemeral_range, free_port_pairs
 from alloy_nb.sandbox._weed import StorageStartError, WeedServer, find_weed
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest itself depends on tomli before 3.11
+    import tomli as tomllib
+
 from .helpers import Api, md5_pair, random_bytes
+from .ports import http_server
 
 KEY = "storage-security-key"
 EVIL = "http://evil.example:8080"
@@ -140,7 +145,8 @@ def listening(pid: int) -> tuple[set[tuple[str, int]], set[str]]:
         for c in p.net_connections(kind="inet")
         if c.status == psutil.CONN_LISTEN
     }
-    unix = {c.laddr for p in procs for c in p.net_connections(kind="unix") if c.laddr}
+    # psutil gives a unix socket's laddr as its path (a str), typed as the inet tuple.
+    unix = {str(c.laddr) for p in procs for c in p.net_connections(kind="unix") if c.laddr}
     return tcp, unix
 
 
@@ -495,7 +501,7 @@ def other_origin() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    server = http_server(Page)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
@@ -709,7 +715,7 @@ def test_a_live_owners_storage_is_never_stopped_or_swept(
     second_weed = WeedServer(tmp_path / "data" / "s3", bucket="b", region="us-east-1")
     with pytest.raises(StorageStartError, match="in use by another sandbox"):
         second_weed.start()
-    assert temporary.data_dir not in _owners.sweep_temp_dirs()
+    assert temporary.data_dir not in _orphans.sweep_temp_dirs()
     assert temporary.data_dir.exists()
     for o in (persistent, temporary):
         assert not gone(o.weed)

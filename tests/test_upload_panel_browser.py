@@ -68,18 +68,22 @@ class Env:
         self.chrome.set_files(".alloy-file-input", list(paths), nth=PANELS[which])
 
     def row(self, which: str, name: str) -> str:
-        return (f"document.querySelectorAll('.alloy-upload-panel')[{PANELS[which]}]"
-                f".querySelector('.alloy-row[data-name=\"{name}\"]')")  # fmt: skip
+        return (
+            f"document.querySelectorAll('.alloy-upload-panel')[{PANELS[which]}]"
+            f".querySelector('.alloy-row[data-name=\"{name}\"]')"
+        )
 
     def wait_row(self, which: str, name: str, stage: str, timeout: float = 300) -> None:
         row = self.row(which, name)
-        self.chrome.wait_for(f"{row} && ['{stage}', 'failed'].includes({row}.dataset.stage)",
-                             timeout=timeout)  # fmt: skip
+        self.chrome.wait_for(
+            f"{row} && ['{stage}', 'failed'].includes({row}.dataset.stage)", timeout=timeout
+        )
         assert self.text(which, name, "stage") == stage, self.chrome.evaluate(f"{row}.innerText")
 
     def text(self, which: str, name: str, part: str) -> str:
-        value = self.chrome.evaluate(f"{self.row(which, name)}.querySelector('.alloy-{part}')"
-                                     ".innerText")  # fmt: skip
+        value = self.chrome.evaluate(
+            f"{self.row(which, name)}.querySelector('.alloy-{part}').innerText"
+        )
         return str(value)
 
     def screenshot(self, which: str, name: str) -> None:
@@ -116,20 +120,26 @@ def env(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         user = Api(http, sandbox.base_url, WORKSPACE_KEYS[0]).new_user()
         storage = urlsplit(sandbox.storage.endpoint_url)
         proxy = CorsRefusingProxy(storage.hostname or "", storage.port or 80).start()
-        s3 = dataclasses.replace(sandbox.storage, bucket="nocors-" + secrets.token_hex(4),
-                                 public_endpoint_url=proxy.url)  # fmt: skip
+        s3 = dataclasses.replace(
+            sandbox.storage, bucket="nocors-" + secrets.token_hex(4), public_endpoint_url=proxy.url
+        )
         side = start(api_keys=[NOCORS_KEY], s3=s3)
         side_user = Api(http, side.base_url, NOCORS_KEY).new_user()
-        nocors = (f"alloy_nb.Client({NOCORS_KEY!r}, base_url={side.base_url!r}, "
-                  f"user_id={side_user.user_id!r})")  # fmt: skip
+        nocors = (
+            f"alloy_nb.Client({NOCORS_KEY!r}, base_url={side.base_url!r}, "
+            f"user_id={side_user.user_id!r})"
+        )
         cells = [
             "import alloy_nb\nclient = alloy_nb.connect()",
             "alloy_nb.UploadPanel(client)",
             "alloy_nb.UploadPanel(client, transfer='relay')",
             f"alloy_nb.UploadPanel({nocors})",
         ]
-        kernel_env = {"ALLOY_API_KEY": WORKSPACE_KEYS[0], "ALLOY_BASE_URL": sandbox.base_url,
-                      "ALLOY_USER_ID": user.user_id or ""}  # fmt: skip
+        kernel_env = {
+            "ALLOY_API_KEY": WORKSPACE_KEYS[0],
+            "ALLOY_BASE_URL": sandbox.base_url,
+            "ALLOY_USER_ID": user.user_id or "",
+        }
         chrome: Chromium | None = None
         try:
             with jupyterlab(base / "lab", cells, kernel_env) as lab:
@@ -184,8 +194,10 @@ def test_200_mb_direct_to_storage(env: Env, client_speed: float) -> None:
     assert DIRECT in env.text("direct", big.name, "detail")
     env.screenshot("direct", "upload-panel-direct.png")
     rate = SIZE / seconds / MB
-    print(f"\n200 MB via UploadPanel (direct): {seconds:.2f} s ({rate:.0f} MB/s), "
-          f"kernel RSS growth {growth:.1f} MiB")  # fmt: skip
+    print(
+        f"\n200 MB via UploadPanel (direct): {seconds:.2f} s ({rate:.0f} MB/s), "
+        f"kernel RSS growth {growth:.1f} MiB"
+    )
     assert growth < 64, f"kernel RSS grew by {growth:.1f} MiB"
     assert rate >= floor(60, client_speed), f"{rate:.0f} MB/s (Client.upload: {client_speed:.0f})"
     [entry] = [f for f in env.user.files() if f["filename"] == big.name]
@@ -211,8 +223,10 @@ def test_same_bytes_under_another_name_are_already_stored_at_once(
         seconds = time.monotonic() - started
     finally:
         env.chrome.stop_recording()
-    print(f"\n200 MB again under another name: already stored in {seconds:.2f} s, "
-          f"{len(sent.puts)} PUTs, {sent.ws_bytes} websocket bytes sent")  # fmt: skip
+    print(
+        f"\n200 MB again under another name: already stored in {seconds:.2f} s, "
+        f"{len(sent.puts)} PUTs, {sent.ws_bytes} websocket bytes sent"
+    )
     again.unlink()
     original.unlink()
     assert sent.puts == []
@@ -228,8 +242,10 @@ def test_200_mb_through_the_kernel_relay(env: Env, client_speed: float) -> None:
     assert RELAYED in env.text("relay", big.name, "detail")
     env.screenshot("relay", "upload-panel-relay.png")
     rate = SIZE / seconds / MB
-    print(f"\n200 MB via UploadPanel (relay): {seconds:.2f} s ({rate:.0f} MB/s), "
-          f"kernel RSS growth {growth:.1f} MiB")  # fmt: skip
+    print(
+        f"\n200 MB via UploadPanel (relay): {seconds:.2f} s ({rate:.0f} MB/s), "
+        f"kernel RSS growth {growth:.1f} MiB"
+    )
     big.unlink()
     assert growth < 64, f"kernel RSS grew by {growth:.1f} MiB"
     assert rate >= floor(40, client_speed), f"{rate:.0f} MB/s (Client.upload: {client_speed:.0f})"

@@ -21,8 +21,13 @@ def test_bundle_rebuilds_byte_for_byte(tmp_path: Path) -> None:
     assert npm is not None, "npm is needed (.ci/run installs nodejs, which brings it)"
     work = tmp_path / "js"
     shutil.copytree(JS, work, ignore=shutil.ignore_patterns("node_modules"))
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=work, check=True,
-                   capture_output=True, timeout=300)  # fmt: skip
+    subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=work,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     out = tmp_path / "static"
     subprocess.run(["node", "build.mjs", str(out)], cwd=work, check=True, timeout=120)
     built = sorted(p.name for p in out.iterdir())

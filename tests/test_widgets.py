@@ -4,21 +4,11 @@ test_upload_panel.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from alloy_nb import Client, FileBrowser, UploadPanel
-from alloy_nb.sandbox import Sandbox
 
-from .helpers import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS
 from .panel_browser import FakeBrowser, wait_rows
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
 
 
 def test_no_secret_in_widget_state(client: Client) -> None:

@@ -49,6 +49,10 @@ def create_app(
         version="2025-09",
         description="Offline, Alloy-compatible File Management API on a real S3 server.",
         generate_unique_id_function=_operation_id,
+        # Swagger/ReDoc pages load their scripts from a public CDN and cannot send a bearer
+        # key: an offline sandbox serves only the JSON schema.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     routers = [
@@ -84,11 +88,14 @@ def _describe(app: FastAPI) -> dict[str, Any]:
     a bearer key and the version header."""
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes)  # fmt: skip
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
     schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
-        "type": "http", "scheme": "bearer", "description": "Authorization: Bearer API_KEY",
-    }  # fmt: skip
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Authorization: Bearer API_KEY",
+    }
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)

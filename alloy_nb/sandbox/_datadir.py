@@ -102,6 +102,8 @@ def open_index(path: Path) -> FileIndex:
                 part.rename(f"{aside}{suffix}")
         log.warning(
             "dedup index %s is corrupt (%s): moved it to %s; rebuilding it from storage",
-            path, e.reason, aside,
-        )  # fmt: skip
+            path,
+            e.reason,
+            aside,
+        )
         return FileIndex(path)

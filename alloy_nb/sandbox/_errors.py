@@ -24,10 +24,12 @@ ERROR_SCHEMA = {
     "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    s: {"description": HTTPStatus(s).phrase,
-        "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    s: {
+        "description": HTTPStatus(s).phrase,
+        "content": {"application/json": {"schema": ERROR_SCHEMA}},
+    }
     for s in (400, 401, 403, 404, 408, 409, 413, 415, 502, 503, 507)
-}  # fmt: skip
+}
 
 
 class HTTPProblem(Exception):
@@ -142,9 +144,10 @@ def install_error_handlers(app: FastAPI) -> None:
         where = exc.path if isinstance(exc, DiskFull) else "its data directory"
         log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
         return error_response(
-            507, f"the sandbox's data disk is full (no space to write {where}): free disk "
+            507,
+            f"the sandbox's data disk is full (no space to write {where}): free disk "
             "space, then retry",
-        )  # fmt: skip
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -8,7 +8,7 @@ The home is also the sandbox's data directory::
     <home>/shared-sandbox.json  pid, URL, key of the running shared sandbox (0600)
     <home>/sandbox.log          its stdout and stderr, never the notebook's
     <home>/connect.lock         held around find-or-start, so two kernels get one sandbox
-    <home>/owner.lock           held by the sandbox for its lifetime (see _owner.py)
+    <home>/owner.lock           held by the sandbox for its lifetime (see _datadir_lock.py)
     <home>/last-port            the API port it last served on, tried first next time
 """
 

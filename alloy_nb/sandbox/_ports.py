@@ -88,3 +88,36 @@ def free_port_pairs(count: int, ephemeral: tuple[int, int] | None = None) -> lis
             if len(chosen) == count:
                 return chosen
     raise PortsUnavailable("could not find free loopback ports for weed mini")
+
+
+def listen_socket(host: str, port: int = 0) -> socket.socket:
+    """A TCP socket bound to ``host``; ``port=0`` picks one outside the ephemeral range.
+
+    Binding the chosen port is the test of freedom (no probe-then-bind window). Outside the
+    ephemeral range because the kernel hands ephemeral ports to outgoing connections, which
+    clients and tools on this machine then find "in use" by a listener they never asked for.
+
+    >>> s = listen_socket("127.0.0.1")
+    >>> lo, hi = ephemeral_range()
+    >>> not lo <= s.getsockname()[1] <= hi
+    True
+    >>> s.close()
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    lo, hi = ephemeral_range()
+    pool = [p for p in range(_LOWEST, 65536) if not lo <= p <= hi]
+    tries = [port] if port or not pool else [pool[secrets.randbelow(len(pool))] for _ in range(200)]
+    for n, chosen in enumerate(tries, start=1):
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when
+        # the proto says TCP; without it every response waits ~40 ms for a delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, chosen))
+        except OSError:
+            sock.close()
+            if n == len(tries):
+                raise
+            continue
+        return sock
+    raise PortsUnavailable(f"no free port on {host}")

@@ -128,7 +128,10 @@ def bounded_protocol(limits: HttpLimits) -> type[H11Protocol]:
         def _head_too_slow(self) -> None:
             self._head_timer = None
             if self._waiting_for_head() and not self.transport.is_closing():
-                _refuse(self.transport, 408,
-                        f"request head not received within {limits.head_timeout:g} s")  # fmt: skip
+                _refuse(
+                    self.transport,
+                    408,
+                    f"request head not received within {limits.head_timeout:g} s",
+                )
 
     return BoundedH11Protocol

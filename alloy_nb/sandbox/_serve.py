@@ -23,6 +23,7 @@ from typing import Any
 
 from alloy_nb._constants import ENV_SANDBOX_HOME
 from alloy_nb.sandbox._activity import STATUS_PATH
+from alloy_nb.sandbox._datadir_lock import is_owned, read_owner
 from alloy_nb.sandbox._home import (
     LAST_PORT_FILE,
     LOG_FILE,
@@ -39,7 +40,6 @@ from alloy_nb.sandbox._home import (
     terminate,
     write_state,
 )
-from alloy_nb.sandbox._owner import is_owned, read_owner
 from alloy_nb.sandbox._settings import ENV_IDLE_TIMEOUT, SettingsError, idle_timeout, load_settings
 from alloy_nb.sandbox._shared import STOP_GRACE, stop_shared_sandbox
 
@@ -89,7 +89,7 @@ def _home(args: argparse.Namespace) -> Path:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from alloy_nb.sandbox._owner import DataDirInUse
+    from alloy_nb.sandbox._datadir_lock import DataDirInUse
     from alloy_nb.sandbox._server import start
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")

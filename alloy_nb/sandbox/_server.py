@@ -6,7 +6,6 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -23,6 +22,7 @@ from alloy_nb.sandbox._datadir import open_state, prepare_data_dir
 from alloy_nb.sandbox._files import FileService
 from alloy_nb.sandbox._home import DEMO_KEY_FILE
 from alloy_nb.sandbox._owner import Owner, claim
+from alloy_nb.sandbox._ports import listen_socket
 from alloy_nb.sandbox._protocol import HttpLimits, bounded_protocol
 from alloy_nb.sandbox._reservations import CLOCK_SKEW_SECONDS, LOCAL_CLOCK_SKEW_SECONDS
 from alloy_nb.sandbox._settings import (
@@ -198,12 +198,7 @@ def start(
         app = create_app(files, state.registry, state.drive, body_timeout=limits.body_timeout)
         activity = Activity()
         app.add_middleware(ActivityMiddleware, activity=activity, keys=keys, data_dir=str(root))
-        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when
-        # the proto says TCP; without it every response waits ~40 ms for a delayed ACK.
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, settings.port))
+        sock = listen_socket(host, settings.port)
         bound_port = sock.getsockname()[1]
         config = uvicorn.Config(
             app,

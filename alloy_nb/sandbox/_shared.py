@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from alloy_nb.sandbox._activity import STATUS_PATH
+from alloy_nb.sandbox._datadir_lock import is_owned, read_owner
 from alloy_nb.sandbox._home import (
     DEMO_KEY_FILE,
     LOG_FILE,
@@ -34,7 +35,6 @@ from alloy_nb.sandbox._home import (
     sandbox_home,
     terminate,
 )
-from alloy_nb.sandbox._owner import is_owned, read_owner
 
 log = logging.getLogger("alloy_nb.sandbox.shared")
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from alloy_nb.sandbox import _lifeline, _owners
+from alloy_nb.sandbox import _lifeline, _orphans
 from alloy_nb.sandbox._ports import free_port_pairs, pair_free
 from alloy_nb.sandbox._settings import S3Settings
 from alloy_nb.sandbox._weed_security import (
@@ -160,7 +160,7 @@ class WeedServer:
             ],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }
-        _owners.write_json(self.data_dir / "s3.json", {"identities": [identity]})
+        _orphans.write_json(self.data_dir / "s3.json", {"identities": [identity]})
 
     def _new_ports(self) -> dict[str, int]:
         return dict(zip(_PORT_NAMES, free_port_pairs(len(_PORT_NAMES)), strict=True))
@@ -208,12 +208,12 @@ class WeedServer:
             self._lifeline = _lifeline.launch(spec)
         except _lifeline.LaunchError as e:
             raise StorageStartError(f"weed mini did not start: {e}") from None
-        _owners.write_json(
-            self.data_dir / _owners.WEED_RECORD,
+        _orphans.write_json(
+            self.data_dir / _orphans.WEED_RECORD,
             {
-                "owner": list(_owners.this_process()),
-                "launcher": list(_owners.identify(self._lifeline.proc.pid)),
-                "weed": list(_owners.identify(self._lifeline.weed_pid)),
+                "owner": list(_orphans.this_process()),
+                "launcher": list(_orphans.identify(self._lifeline.proc.pid)),
+                "weed": list(_orphans.identify(self._lifeline.weed_pid)),
                 "ports": list(self.ports.values()),
             },
         )
@@ -234,8 +234,8 @@ class WeedServer:
 
     def _stop_orphan(self) -> None:
         try:
-            _owners.stop_orphaned_weed(self.data_dir, self.stop_grace)
-        except _owners.InUse as e:
+            _orphans.stop_orphaned_weed(self.data_dir, self.stop_grace)
+        except _orphans.InUse as e:
             raise StorageStartError(str(e)) from None
 
     def _wait_ready(self, timeout: float) -> None:
@@ -267,7 +267,7 @@ class WeedServer:
         lifeline, self._lifeline = self._lifeline, None
         if lifeline is not None:
             lifeline.stop(timeout=self.stop_grace + 10)
-            (self.data_dir / _owners.WEED_RECORD).unlink(missing_ok=True)
+            (self.data_dir / _orphans.WEED_RECORD).unlink(missing_ok=True)
         _lifeline.remove_sockets(list(self.ports.values()))
 
     def kill(self) -> None:

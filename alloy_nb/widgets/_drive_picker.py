@@ -31,8 +31,9 @@ class DrivePicker(w.HBox):  # type: ignore[misc]
         self.create_button = w.Button(
             description="Create a sandbox credential", icon="plus", layout={"width": "auto"}
         )
-        super().__init__([self.dropdown, self.hint, self.create_button],
-                         layout={"align_items": "center"})  # fmt: skip
+        super().__init__(
+            [self.dropdown, self.hint, self.create_button], layout={"align_items": "center"}
+        )
         self.load(pd.DataFrame(columns=["credential_id", "name"]))
 
     @property

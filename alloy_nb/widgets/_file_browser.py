@@ -19,8 +19,9 @@ from alloy_nb.widgets._drive_picker import NONE_YET, DrivePicker, is_sandbox
 from alloy_nb.widgets._file_table import FileTable
 from alloy_nb.widgets._status_line import StatusLine
 
-SORT_COLUMNS = {"filename": "filename", "size": "size", "last modified": "last_modified",
-                "s3Key": "s3_key"}  # fmt: skip
+# label in the sort dropdown -> list_files() column
+SORT_COLUMNS = {"filename": "filename", "size": "size", "last modified": "last_modified"}
+SORT_COLUMNS["s3Key"] = "s3_key"
 SANDBOX_CREDENTIAL_NAME = "Sandbox Drive"
 _AUTO = {"width": "auto"}
 
@@ -55,18 +56,17 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         self._loaded = False
 
         self.filter = w.Text(placeholder="filter by name or s3Key", layout={"width": "240px"})
-        self.sort_by = w.Dropdown(options=list(SORT_COLUMNS), value="filename",
-                                  description="sort", layout={"width": "190px"})  # fmt: skip
+        wide = {"width": "190px"}
+        self.sort_by = w.Dropdown(options=list(SORT_COLUMNS), description="sort", layout=wide)
         self.sort_by.style.description_width = "32px"
-        self.descending = w.ToggleButton(value=False, description="desc", icon="sort-amount-desc",
-                                         layout=_AUTO)  # fmt: skip
+        self.descending = w.ToggleButton(description="desc", icon="sort-amount-desc", layout=_AUTO)
         self.refresh_button = w.Button(description="Refresh", icon="refresh", layout=_AUTO)
         self.table = FileTable(page_size, self._selection_changed, self.copy_key)
-        self.delete_button = w.Button(description="Delete selected", icon="trash",
-                                      button_style="danger", layout=_AUTO)  # fmt: skip
+        self.delete_button = w.Button(
+            description="Delete selected", icon="trash", button_style="danger", layout=_AUTO
+        )
         self.drive = DrivePicker(sandbox=is_sandbox(self._client.base_url))
-        self.send_button = w.Button(description="Send to Google Drive", icon="upload",
-                                    layout=_AUTO)  # fmt: skip
+        self.send_button = w.Button(description="Send to Google Drive", icon="upload", layout=_AUTO)
         self.copy_button = w.Button(description="Copy s3Keys", icon="copy", layout=_AUTO)
         self.status = StatusLine()
         self._clipboard = Clipboard()
@@ -210,8 +210,9 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
                 google_drive.CONNECTOR_ID, name=SANDBOX_CREDENTIAL_NAME
             )
             credential = str(made.get("credentialId", ""))
-            self.drive.load(self._client.list_credentials(google_drive.CONNECTOR_ID),
-                            choose=credential)  # fmt: skip
+            self.drive.load(
+                self._client.list_credentials(google_drive.CONNECTOR_ID), choose=credential
+            )
         self.status.info(f"Created the Google Drive credential “{SANDBOX_CREDENTIAL_NAME}”.")
         return credential
 
@@ -240,10 +241,11 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         out_of_sight = self.table.count_text().partition(" (")[2].rstrip(")")
         note = f" ({out_of_sight})" if out_of_sight else ""
         self.status.ask(
-            f"Delete {_files(n)}{note}? This cannot be undone.", "Yes, delete",
+            f"Delete {_files(n)}{note}? This cannot be undone.",
+            "Yes, delete",
             on_yes=lambda: self._run(self.delete_selected),
             on_no=lambda: self.status.info("Nothing was deleted."),
-        )  # fmt: skip
+        )
 
     # ---- plumbing ----
 
@@ -283,8 +285,8 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
     def _busy(
         self, text: str, *, total: int | None = None, spinner: w.Button | None = None
     ) -> AbstractContextManager[None]:
-        buttons = [self.refresh_button, self.delete_button, self.send_button,
-                   self.copy_button, self.drive.create_button, self.drive.dropdown]  # fmt: skip
+        buttons = [self.refresh_button, self.delete_button, self.send_button, self.copy_button]
+        buttons += [self.drive.create_button, self.drive.dropdown]
         return self.status.working(text, buttons, total=total, spinner=spinner)
 
     def _run(self, action: Callable[[], Any]) -> None:

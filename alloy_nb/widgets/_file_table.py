@@ -93,11 +93,14 @@ class FileTable(w.VBox):  # type: ignore[misc]
         head = w.HBox([w.HTML(layout=_fixed("28px")), self.header, w.HTML(layout=_fixed("34px"))])
         head.add_class("alloy-fb-row")
         centred = {"align_items": "center"}
-        super().__init__([
-            w.HBox([self.select_page, self.count, self.clear_button], layout=centred),
-            head, self.rows_box,
-            w.HBox([self.prev_button, self.page_label, self.next_button], layout=centred),
-        ])  # fmt: skip
+        super().__init__(
+            [
+                w.HBox([self.select_page, self.count, self.clear_button], layout=centred),
+                head,
+                self.rows_box,
+                w.HBox([self.prev_button, self.page_label, self.next_button], layout=centred),
+            ]
+        )
         self.add_class("alloy-fb-table")
         self.count.add_class("alloy-fb-count")
 

@@ -26,13 +26,20 @@ _NO_NAME = "that host name could not be found"
 _CUT = "the connection was cut off"
 _UNREACHABLE = {  # words in the transport's reason -> the reason in plain words
     "refused": "nothing is listening there",
-    "name or service not known": _NO_NAME, "nodename nor servname": _NO_NAME,
-    "name resolution": _NO_NAME, "no address associated": _NO_NAME, "getaddrinfo": _NO_NAME,
+    "name or service not known": _NO_NAME,
+    "nodename nor servname": _NO_NAME,
+    "name resolution": _NO_NAME,
+    "no address associated": _NO_NAME,
+    "getaddrinfo": _NO_NAME,
     "certificate": "its security certificate was not accepted",
     "ssl": "the secure connection could not be set up",
-    "unreachable": "the network is unreachable", "no route": "the network is unreachable",
-    "reset": _CUT, "disconnected": _CUT, "closed": _CUT, "broken pipe": _CUT,
-}  # fmt: skip
+    "unreachable": "the network is unreachable",
+    "no route": "the network is unreachable",
+    "reset": _CUT,
+    "disconnected": _CUT,
+    "closed": _CUT,
+    "broken pipe": _CUT,
+}
 
 
 @dataclass(frozen=True)

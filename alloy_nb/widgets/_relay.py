@@ -19,12 +19,14 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, cast
 
 import httpx
 
+from alloy_nb._client import Client
 from alloy_nb._exceptions import IntegrityError
+from alloy_nb._models import UploadTicket
 
 # Chunk size and window the browser is told to use: 3 x 8 MiB in flight keeps the websocket
 # busy and bounds what waits in the kernel's queue (its RSS); chunks stay under Jupyter's
@@ -133,6 +135,16 @@ class Spool:
                 return self._file.readinto(buffer)
             return os.preadv(self._fd, [buffer], position)
 
+    def pread(self, n: int, position: int) -> bytes:
+        """Up to ``n`` bytes from ``position``, straight into a new bytes object."""
+        with self._io_lock:
+            if self._closed:
+                raise RelayError(self._error or "the relay is closed")
+            if not hasattr(os, "pread"):
+                self._file.seek(position)
+                return self._file.read(n)
+            return os.pread(self._fd, n, position)
+
     def reader(self) -> SpoolReader:
         return SpoolReader(self)
 
@@ -189,13 +201,14 @@ class SpoolReader(io.RawIOBase):
 
 def _arriving(spool: Spool) -> Iterator[bytes]:
     """The spool's bytes in order, each piece yielded as soon as it has arrived."""
-    buffer = bytearray(PUT_PIECE)
-    view, position = memoryview(buffer), 0
+    position = 0
     while position < spool.size:
         arrived = spool.wait_for(position + 1)
-        n = spool.pread_into(view[: min(len(buffer), arrived - position)], position)
-        position += n
-        yield bytes(view[:n])
+        piece = spool.pread(min(PUT_PIECE, arrived - position), position)
+        if not piece:
+            raise RelayError("the spool ended before the file did")
+        position += len(piece)
+        yield piece
 
 
 def put_as_it_arrives(
@@ -210,3 +223,34 @@ def put_as_it_arrives(
     response = http.put(url, content=_arriving(spool), headers=headers)
     response.read()
     return response
+
+
+def relay_put(
+    http: httpx.Client,
+    client: Client,
+    ticket: UploadTicket,
+    name: str,
+    mime: str,
+    spool: Spool,
+    on_progress: Callable[[int], None],
+) -> None:
+    """Store the relayed file: :func:`put_as_it_arrives`, and if that PUT fails for another
+    reason than BadDigest (a reset, an expired URL), ``Client.upload`` of the whole spool
+    once every byte is here (retries, renewal). Raises :class:`RelayError` (``CHANGED``)."""
+    try:  # storage checks the bytes against the browser's MD5 as they stream past
+        response = put_as_it_arrives(http, ticket.presigned_url, ticket.md5_base64, mime, spool)
+        failed = "" if response.is_success else response.text
+    except httpx.HTTPError as e:
+        failed = str(e)
+    if "BadDigest" in failed:
+        raise RelayError(CHANGED)
+    if failed:
+        spool.wait_for(spool.size)
+        on_progress(0)
+        client.upload(
+            cast(BinaryIO, spool.reader()),
+            filename=name,
+            mime_type=mime,
+            progress=False,
+            on_progress=lambda done, _total: on_progress(done),
+        )

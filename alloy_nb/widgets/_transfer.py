@@ -5,18 +5,18 @@ Alloy (the API key never leaves the kernel). ``existing`` ends it with no byte m
 ``new`` the browser gets the presigned URL in a custom message (never a synced trait, so
 never saved in the notebook) and PUTs the file itself; the kernel then asks Alloy again and
 only ``existing`` (proof the bytes arrived) makes the row "done". If the browser cannot
-reach storage at all (CORS refused, network), ``transfer="auto"`` falls back to the relay.
+reach storage at all (CORS refused, network), ``transfer="auto"`` falls back to the relay,
+but only after the kernel has ruled out what else a status 0 can hide (:mod:`._diagnosis`).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 import httpx
 
@@ -26,14 +26,8 @@ from alloy_nb._md5 import MD5, parse_md5
 from alloy_nb._mime import guess_mime_type
 from alloy_nb._models import UploadResult, UploadTicket
 from alloy_nb.widgets._common import human_size, plain_error
-from alloy_nb.widgets._relay import (
-    CHANGED,
-    RELAY_CHUNK,
-    RELAY_WINDOW,
-    RelayError,
-    Spool,
-    put_as_it_arrives,
-)
+from alloy_nb.widgets._diagnosis import next_step, read_error_message, s3_message, url_expired
+from alloy_nb.widgets._relay import CHANGED, RELAY_CHUNK, RELAY_WINDOW, RelayError, Spool, relay_put
 from alloy_nb.widgets._rows import Row, Rows
 
 TRANSFERS = ("auto", "direct", "relay")
@@ -63,15 +57,6 @@ class BrowserFile:
     ticket: UploadTicket | None = None
     spool: Spool | None = None
     finished: bool = False
-
-
-def _s3_message(body: str) -> str:
-    """``Code: Message`` from an S3 XML error body, else the body's first words."""
-    code = re.search(r"<Code>([^<]*)</Code>", body)
-    message = re.search(r"<Message>([^<]*)</Message>", body)
-    if code:
-        return f"{code.group(1)}: {message.group(1)}" if message else code.group(1)
-    return " ".join(body.split())[:200] or "no details"
 
 
 class Transfers:
@@ -106,8 +91,9 @@ class Transfers:
         file_id, size = str(content["id"]), int(content.get("size", -1))
         name = str(content.get("name") or "upload").replace("\\", "/").rsplit("/", 1)[-1]
         mime = str(content.get("mime") or "") or guess_mime_type(name)
-        f = BrowserFile(file_id, name, size, mime, self.rows.new(name, size, "hashing"),
-                        time.monotonic())  # fmt: skip
+        f = BrowserFile(
+            file_id, name, size, mime, self.rows.new(name, size, "hashing"), time.monotonic()
+        )
         with self._lock:
             self._files[file_id] = f
         if size < 0:
@@ -137,7 +123,8 @@ class Transfers:
         if f is not None and not f.finished and f.put_pending:
             f.put_pending = False
             status, body = int(content.get("status", 0)), str(content.get("body") or "")
-            self._run(f, lambda f: self._after_put(f, status, body))
+            readable = content.get("readable") is not False  # absent: the browser did not look
+            self._run(f, lambda f: self._after_put(f, status, body, readable))
 
     def chunk(self, content: dict[str, Any], buffers: list[Any]) -> None:
         f = self._get(content)
@@ -161,7 +148,8 @@ class Transfers:
     def browser_error(self, content: dict[str, Any]) -> None:
         f = self._get(content)
         if f is not None and not f.finished:
-            self._fail(f, f"the browser could not read the file: {content.get('error')}")
+            changed = read_error_message(content.get("kind"))
+            self._fail(f, changed or f"the browser could not read the file: {content.get('error')}")
 
     def close(self) -> None:
         with self._lock:
@@ -186,29 +174,53 @@ class Transfers:
     def _send_put(self, f: BrowserFile, ticket: UploadTicket) -> None:
         f.ticket, f.put_pending = ticket, True
         self.rows.set(f.row, stage="uploading", done=0, note=DIRECT)
-        self.send({"type": "put", "id": f.id, "url": ticket.presigned_url,
-                   "md5": ticket.md5_base64, "mime": f.mime})  # fmt: skip
+        put = {"type": "put", "id": f.id, "url": ticket.presigned_url}
+        self.send(put | {"md5": ticket.md5_base64, "mime": f.mime})
 
-    def _after_put(self, f: BrowserFile, status: int, body: str) -> None:
+    def _after_put(self, f: BrowserFile, status: int, body: str, readable: bool) -> None:
         assert f.md5 is not None
         if 200 <= status < 300:
             self._confirm(f)
         elif status == 0:
-            if self.transfer == "auto":
-                self._relay(f, FALLBACK)
-            else:
-                self._fail(f, NO_FALLBACK)
+            self._diagnose(f, readable)
         elif "BadDigest" in body:
             self._fail(f, CHANGED)
         elif status == 403 and "expired" in body.lower() and not f.renewed:
-            f.renewed = True  # a URL outlived its hour (a slow hash, a sleeping laptop): once
-            ticket = self.client.request_upload(f.name, f.mime, f.md5.hex)
-            if ticket.type == "existing":
-                self._done(f, ticket, "existing")
-            else:
-                self._send_put(f, ticket)
+            # a URL outlived its hour (a slow hash, a sleeping laptop): renewed once
+            self._renew(f, self.client.request_upload(f.name, f.mime, f.md5.hex))
         else:
-            self._fail(f, f"storage refused the upload ({status}): {_s3_message(body)}")
+            self._fail(f, f"storage refused the upload ({status}): {s3_message(body)}")
+
+    def _renew(self, f: BrowserFile, ticket: UploadTicket) -> None:
+        f.renewed = True
+        if ticket.type == "existing":  # stored meanwhile (the same bytes, from elsewhere)
+            self._done(f, ticket, "existing")
+        else:
+            self._send_put(f, ticket)
+
+    def _diagnose(self, f: BrowserFile, readable: bool) -> None:
+        """A PUT without a readable answer: relay only if storage is really out of reach."""
+        assert f.md5 is not None
+        assert f.ticket is not None
+        ticket = self.client.request_upload(f.name, f.mime, f.md5.hex)
+        step = next_step(
+            readable=readable,
+            alloy_says=ticket.type,
+            renewed=f.renewed,
+            expired=url_expired(f.ticket.presigned_url),
+            transfer=self.transfer,
+        )
+        if step == "changed":
+            self._fail(f, CHANGED)
+        elif step == "stored":
+            self._done(f, ticket, "new")
+        elif step == "renew":
+            self._renew(f, ticket)
+        elif step == "relay":
+            f.ticket = ticket  # a fresh URL for the relay's PUT
+            self._relay(f, FALLBACK)
+        else:
+            self._fail(f, NO_FALLBACK)
 
     def _relay(self, f: BrowserFile, note: str) -> None:
         assert f.md5 is not None
@@ -216,24 +228,12 @@ class Transfers:
         spool = f.spool = Spool(f.size, f.md5.hex)
         self.rows.set(f.row, stage="sending", done=0, note=note)
         self.send({"type": "relay", "id": f.id, "chunk": RELAY_CHUNK, "window": RELAY_WINDOW})
+
+        def progress(done: int) -> None:
+            self.rows.progress(f.row, done, "uploading")
+
         try:
-            try:  # storage checks the bytes against the browser's MD5 as they stream past
-                response = put_as_it_arrives(
-                    self.http, f.ticket.presigned_url, f.ticket.md5_base64, f.mime, spool
-                )
-                failed = "" if response.is_success else response.text
-            except httpx.HTTPError as e:
-                failed = str(e)
-            if "BadDigest" in failed:
-                raise RelayError(CHANGED)
-            if failed:  # e.g. a reset, or an expired URL: once all bytes are here, the client
-                spool.wait_for(spool.size)  # PUTs them again (retries, renewal)
-                self.rows.set(f.row, stage="uploading", done=0)
-                self.client.upload(
-                    cast(BinaryIO, spool.reader()), filename=f.name, mime_type=f.mime,
-                    progress=False,
-                    on_progress=lambda done, _t: self.rows.progress(f.row, done, "uploading"),
-                )  # fmt: skip
+            relay_put(self.http, self.client, f.ticket, f.name, f.mime, spool, progress)
         finally:
             spool.close()
         self._confirm(f)
@@ -261,10 +261,15 @@ class Transfers:
     def _done(self, f: BrowserFile, ticket: UploadTicket, kind: str) -> None:
         assert f.md5 is not None
         result = UploadResult(
-            s3_key=ticket.s3_key, filename=f.name, type="new" if kind == "new" else "existing",
-            size=f.size, md5_hex=f.md5.hex, md5_base64=f.md5.base64, mime_type=f.mime,
+            s3_key=ticket.s3_key,
+            filename=f.name,
+            type="new" if kind == "new" else "existing",
+            size=f.size,
+            md5_hex=f.md5.hex,
+            md5_base64=f.md5.base64,
+            mime_type=f.mime,
             seconds=round(time.monotonic() - f.started, 6),
-        )  # fmt: skip
+        )
         stage = "done" if kind == "new" else "already stored"
         if self._end(f):
             note = f.row["note"] if kind == "new" else STORED

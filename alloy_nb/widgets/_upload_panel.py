@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import threading
 from collections.abc import Callable
@@ -19,7 +18,8 @@ from alloy_nb._client import Client
 from alloy_nb._frames import UPLOAD_DTYPES, typed_frame
 from alloy_nb._models import UploadResult
 from alloy_nb.widgets._common import default_client, plain_error
-from alloy_nb.widgets._rows import STAGES, Row, Rows
+from alloy_nb.widgets._paths import find_paths
+from alloy_nb.widgets._rows import STAGES, Row, Rows, Summary
 from alloy_nb.widgets._transfer import TRANSFERS, Transfers
 
 __all__ = ["STAGES", "TRANSFERS", "UploadPanel"]
@@ -36,6 +36,10 @@ class UploadPanel(anywidget.AnyWidget):
     the kernel hands it (the API key stays in the kernel), and the kernel asks Alloy again
     to confirm the bytes arrived. If storage refuses the browser (CORS, network), the file
     goes through the kernel instead, in acknowledged chunks into an unlinked spool file.
+
+    Each row shows percent, speed and time left while bytes move, then the s3Key; each
+    batch ends with :attr:`summary`. The path box (Enter submits) takes a file, a folder or
+    a glob on the kernel (:meth:`upload_paths`).
 
     Args:
         client: defaults to :func:`alloy_nb.connect`.
@@ -62,7 +66,12 @@ class UploadPanel(anywidget.AnyWidget):
     _css = Path(__file__).parent / "panels.css"
     rows = traitlets.List(traitlets.Dict()).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
+    # The last batch's outcome: text, done, stored, failed, bytes, seconds ({} while running).
+    summary = traitlets.Dict().tag(sync=True)
     parallel = traitlets.Int(3).tag(sync=True)
+    # The widget's own comm id: the browser asks the kernel whether it still has that comm
+    # before it sends files (after a restart by anyone, it has not).
+    _comm_ref = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -77,9 +86,10 @@ class UploadPanel(anywidget.AnyWidget):
         if parallel < 1 or max_workers < 1:
             raise ValueError("parallel and max_workers must be at least 1")
         super().__init__(parallel=parallel)
+        self._comm_ref = self.model_id
         self._client = client if client is not None else default_client()
         self._lock = threading.RLock()
-        self._rows = Rows(self._publish)
+        self._rows = Rows(self._publish, self._summarize)
         self._results: list[dict[str, Any]] = []
         self._callbacks: list[Callable[[UploadResult], None]] = []
         # Each dropped file in flight may hold a thread (the relay waits for its bytes).
@@ -88,16 +98,24 @@ class UploadPanel(anywidget.AnyWidget):
         )
         self._http = httpx.Client(timeout=httpx.Timeout(60, connect=10))
         self._transfers = Transfers(
-            self._client, self._rows, self._to_browser, self._pool, self._finish,
-            transfer=transfer, http=self._http,
-        )  # fmt: skip
+            self._client,
+            self._rows,
+            self._to_browser,
+            self._pool,
+            self._finish,
+            transfer=transfer,
+            http=self._http,
+        )
         t = self._transfers
         self._handlers: dict[str, Callable[[dict[str, Any]], object]] = {
-            "add": t.add, "progress": t.progress, "hashed": t.hashed,
-            "put-result": t.put_result, "browser-error": t.browser_error,
+            "add": t.add,
+            "progress": t.progress,
+            "hashed": t.hashed,
+            "put-result": t.put_result,
+            "browser-error": t.browser_error,
             "paths": lambda c: self.upload_paths(str(c.get("pattern", ""))),
             "reset": lambda _c: self.reset(),
-        }  # fmt: skip
+        }
         self.on_msg(self._on_browser_message)
 
     def __repr__(self) -> str:  # the text a saved notebook shows where widgets don't render
@@ -121,23 +139,24 @@ class UploadPanel(anywidget.AnyWidget):
         self._callbacks.append(callback)
 
     def upload_paths(self, pattern: str) -> list[str]:
-        """Upload files on the kernel's filesystem matching a path or glob; returns them."""
-        pattern = os.path.expanduser(pattern.strip())
-        matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
-        if not matches:
-            self._say(f"No file matches {pattern!r} on the kernel's filesystem.")
-            return []
-        self._say("")
-        for p in matches:
+        """Upload the files a path, folder or glob names on the kernel; returns them.
+
+        A folder uploads the regular files under it (hidden ones left out); the panel
+        says how many ("12 files from data/"), or plainly that nothing matched.
+        """
+        found = find_paths(pattern)
+        for p in found.files:
             row = self._rows.new(os.path.basename(p), os.path.getsize(p), "hashing")
             self._pool.submit(self._upload_path, Path(p), row)
-        return matches
+        self._say(found.message)  # after the rows: a new batch clears the last one's words
+        return found.files
 
     def reset(self) -> None:
         """Forget finished rows and results (uploads in flight keep their rows)."""
         with self._lock:
             self._results.clear()
         self.message = ""
+        self.summary = {}
         self._rows.drop_finished()
 
     def close(self) -> None:
@@ -156,7 +175,10 @@ class UploadPanel(anywidget.AnyWidget):
         try:
             if kind == "chunk":  # the hot path of the relay
                 self._transfers.chunk(content, buffers)
-            elif kind in self._handlers:
+                return
+            if kind == "add":  # tells the browser this kernel still holds the panel
+                self._to_browser({"type": "added", "file": str(content.get("id"))})
+            if kind in self._handlers:
                 self._handlers[kind](content)
         except Exception as e:  # broad on purpose: shown in the panel, never a silent traceback
             self._say(plain_error(e))
@@ -166,10 +188,12 @@ class UploadPanel(anywidget.AnyWidget):
     def _upload_path(self, path: Path, row: Row) -> None:
         try:
             result = self._client.upload(
-                path, filename=row["name"], progress=False,
+                path,
+                filename=row["name"],
+                progress=False,
                 on_hash_progress=lambda d, _t: self._rows.progress(row, d, "hashing"),
                 on_progress=lambda d, _t: self._rows.progress(row, d, "uploading"),
-            )  # fmt: skip
+            )
         except Exception as e:  # broad on purpose: the row shows it in plain words
             self._rows.fail(row, plain_error(e))
             self._finish(row, None, plain_error(e))
@@ -199,6 +223,19 @@ class UploadPanel(anywidget.AnyWidget):
 
     def _publish(self, rows: list[Row]) -> None:
         self.rows = rows
+
+    def _summarize(self, summary: Summary | None) -> None:
+        if summary is None:  # a new batch: the last one's summary and words are old news
+            self.summary, self.message = {}, ""
+            return
+        self.summary = {
+            "text": summary.text,
+            "done": summary.done,
+            "stored": summary.stored,
+            "failed": summary.failed,
+            "bytes": summary.sent,
+            "seconds": round(summary.seconds, 3),
+        }
 
     def _say(self, message: str) -> None:
         self.message = message

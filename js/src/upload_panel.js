@@ -3,16 +3,42 @@
 // kernel in acknowledged chunks). A few files are handled at once, each with its own row.
 import { Mailbox } from "./mailbox.js";
 import { md5OfFile } from "./md5.js";
-import { putFile } from "./put.js";
+import { putFile, stillReadable } from "./put.js";
 import { relayFile } from "./relay.js";
-import { draw, layout } from "./view.js";
+import { watchKernel } from "./kernel_watch.js";
+import { draw, layout, showStale } from "./view.js";
 
 const PROGRESS_EVERY_MS = 400; // each message to the kernel costs a busy/idle round
+const ANSWER_WITHIN_MS = 15000; // the kernel acknowledges each file at once when it is idle
+const RERUN = "Re-run the cell that made it to get a working panel.";
+const STALE = {
+  restarted: `The kernel was restarted, so this panel is no longer connected. ${RERUN}`,
+  "shut down": `The kernel was shut down, so this panel is no longer connected. ${RERUN}`,
+  changed: `The notebook has a different kernel now, so this panel is no longer connected. ${RERUN}`,
+  closed: `This panel was closed on the kernel. ${RERUN}`,
+  gone: `The kernel no longer has this panel (it was restarted or shut down). ${RERUN}`,
+  unsent: `This panel cannot reach its kernel any more (restarted or shut down?). ${RERUN}`,
+};
+const SLOW = "The kernel has not answered yet: it may be busy running another cell (the files " +
+  "start once it is free). If it was restarted or shut down, re-run the cell that made this panel.";
 
 function render({ model, el: root }) {
   const parts = layout(root);
   const boxes = new Map(); // file id -> Mailbox
+  const unanswered = new Map(); // file id -> timer, until the kernel says "added"
+  const kernel = watchKernel(model, (why) => stop(STALE[why] || STALE.unsent));
+  let slow = false;
+  const redraw = () => {
+    const message = slow ? SLOW : model.get("message");
+    draw(parts, model.get("rows"), message, model.get("summary"));
+  };
   model.on("msg:custom", (msg) => {
+    if (msg.type === "added") {
+      clearTimeout(unanswered.get(msg.file));
+      unanswered.delete(msg.file);
+      if (slow && unanswered.size === 0) { slow = false; redraw(); }
+      return;
+    }
     const box = boxes.get(msg.id);
     if (box) box.deliver(msg);
   });
@@ -34,7 +60,8 @@ function render({ model, el: root }) {
       if (msg.type === "put") {
         const headers = { "Content-Type": msg.mime, "Content-MD5": msg.md5 };
         const { status, body } = await putFile(msg.url, file, headers, reporter(id, "uploading"));
-        model.send({ type: "put-result", id, status, body });
+        const readable = status === 0 ? await stillReadable(file) : true;
+        model.send({ type: "put-result", id, status, body, readable });
       } else if (msg.type === "relay") {
         await relayFile(model, id, file, msg, box, () => {});
       }
@@ -47,11 +74,20 @@ function render({ model, el: root }) {
     const id = `${session}-${(counter += 1)}`;
     const box = new Mailbox();
     boxes.set(id, box);
-    model.send({ type: "add", id, name: file.name, size: file.size, mime: file.type || "" });
+    unanswered.set(id, setTimeout(() => { slow = true; redraw(); }, ANSWER_WITHIN_MS));
+    try {
+      model.send({ type: "add", id, name: file.name, size: file.size, mime: file.type || "" });
+    } catch (e) { // the comm is gone: nothing will answer
+      stop(STALE.unsent);
+      boxes.delete(id);
+      return;
+    }
     try {
       await transfer(file, id, box);
     } catch (e) {
-      model.send({ type: "browser-error", id, error: String((e && e.message) || e) });
+      try {
+        model.send({ type: "browser-error", id, error: String((e && e.message) || e), kind: e && e.name });
+      } catch (_gone) { stop(STALE.unsent); }
     } finally {
       boxes.delete(id);
     }
@@ -66,7 +102,24 @@ function render({ model, el: root }) {
       handle(waiting.shift()).finally(() => { active -= 1; startMore(); });
     }
   }
-  const enqueue = (files) => { waiting.push(...files); startMore(); };
+  function stop(text) { // files not started yet are dropped; the panel says why
+    waiting.length = 0;
+    for (const timer of unanswered.values()) clearTimeout(timer);
+    unanswered.clear();
+    slow = false;
+    showStale(parts, text);
+    redraw();
+  }
+  const enqueue = async (files) => {
+    if (!files.length || kernel.check()) return; // the panel says why; nothing is sent
+    const timer = setTimeout(() => { slow = true; redraw(); }, ANSWER_WITHIN_MS);
+    const gone = await kernel.confirm(); // waits while the kernel runs another cell
+    clearTimeout(timer);
+    if (slow && unanswered.size === 0) { slow = false; redraw(); }
+    if (gone) return;
+    waiting.push(...files);
+    startMore();
+  };
 
   const { input, browse, zone, path, pathButton, reset } = parts;
   input.addEventListener("change", () => { enqueue(Array.from(input.files)); input.value = ""; });
@@ -78,15 +131,27 @@ function render({ model, el: root }) {
     zone.classList.remove("alloy-drag");
     enqueue(Array.from(e.dataTransfer.files));
   });
-  const sendPaths = () => { if (path.value.trim()) model.send({ type: "paths", pattern: path.value.trim() }); };
+  const sendPaths = async () => {
+    if (!(await kernel.confirm())) model.send({ type: "paths", pattern: path.value });
+  };
   pathButton.addEventListener("click", sendPaths);
-  path.addEventListener("keydown", (e) => { if (e.key === "Enter") sendPaths(); });
-  reset.addEventListener("click", () => model.send({ type: "reset" }));
+  path.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || e.isComposing) return;
+    e.preventDefault();
+    e.stopPropagation(); // Enter is the path box's, not the notebook's
+    sendPaths();
+  });
+  reset.addEventListener("click", () => { if (!kernel.check()) model.send({ type: "reset" }); });
 
-  const redraw = () => draw(parts, model.get("rows"), model.get("message"));
   model.on("change:rows", redraw);
   model.on("change:message", redraw);
+  model.on("change:summary", redraw);
   redraw();
+  kernel.check();
+  return () => {
+    kernel.dispose();
+    for (const timer of unanswered.values()) clearTimeout(timer);
+  };
 }
 
 export default { render };

@@ -456,6 +456,15 @@ function putFile(url, file, headers, onProgress) {
     xhr.send(file);
   });
 }
+async function stillReadable(file) {
+  try {
+    await file.slice(0, 1).arrayBuffer();
+    await file.slice(Math.max(0, file.size - 1)).arrayBuffer();
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
 
 // src/relay.js
 function relayFile(model, id, file, { chunk, window: window2 }, mailbox, onProgress) {
@@ -501,6 +510,101 @@ function relayFile(model, id, file, { chunk, window: window2 }, mailbox, onProgr
   });
 }
 
+// src/kernel_watch.js
+function watchKernel(model, onGone) {
+  let gone = "";
+  const mark = (why) => {
+    if (!gone) {
+      gone = why;
+      onGone(why);
+    }
+  };
+  const restarted = () => mark("restarted");
+  const closed = () => mark("closed");
+  model.on("comm_live_update", restarted);
+  model.on("comm:close", closed);
+  const manager = model.widget_manager;
+  const session = manager && manager.context && manager.context.sessionContext;
+  const kernelAtStart = currentKernel(manager);
+  const onStatus = (_ctx, status) => {
+    if (["restarting", "autorestarting", "starting"].includes(status)) mark("restarted");
+    else if (status === "dead") mark("shut down");
+  };
+  const onKernel = (_ctx, change) => mark(change && change.newValue ? "changed" : "shut down");
+  if (session && session.statusChanged) {
+    session.statusChanged.connect(onStatus);
+    session.kernelChanged.connect(onKernel);
+  }
+  return {
+    // Checked before taking files, for what no event announced.
+    check() {
+      if (gone) return gone;
+      if (manager && "kernel" in manager) {
+        const kernel = currentKernel(manager);
+        if (!kernel || kernel.isDisposed || kernel.status === "dead") mark("shut down");
+        else if (kernelAtStart && kernel !== kernelAtStart) mark("changed");
+      }
+      return gone;
+    },
+    // Resolves to why the panel is stale, or "" when the kernel still has its comm (or
+    // cannot be asked: then the files go ahead as before).
+    async confirm() {
+      if (this.check()) return gone;
+      const ref = model.get("_comm_ref");
+      const kernel = currentKernel(manager);
+      if (!ref || !kernel || typeof kernel.requestCommInfo !== "function") return gone;
+      try {
+        const reply = await kernel.requestCommInfo({ target_name: "jupyter.widget" });
+        const content = reply && reply.content || {};
+        if (content.status === "ok" && content.comms && !(ref in content.comms)) mark("gone");
+      } catch (e) {
+        mark("gone");
+      }
+      return gone;
+    },
+    dispose() {
+      model.off("comm_live_update", restarted);
+      model.off("comm:close", closed);
+      if (session && session.statusChanged) {
+        session.statusChanged.disconnect(onStatus);
+        session.kernelChanged.disconnect(onKernel);
+      }
+    }
+  };
+}
+function currentKernel(manager) {
+  try {
+    return manager && "kernel" in manager ? manager.kernel : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+// src/copy.js
+async function copyText(text) {
+  try {
+    if (navigator.clipboard) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch (e) {
+  }
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.cssText = "position: fixed; left: -9999px; top: 0";
+  document.body.appendChild(area);
+  area.select();
+  let ok = false;
+  try {
+    ok = document.execCommand("copy");
+  } catch (e) {
+    ok = false;
+  }
+  area.remove();
+  return ok;
+}
+
 // src/view.js
 function el(tag, attrs = {}, children = []) {
   const node = document.createElement(tag);
@@ -511,50 +615,140 @@ function el(tag, attrs = {}, children = []) {
   for (const c of children) node.appendChild(c);
   return node;
 }
+var button = (cls, text, title) => el("button", { class: `jupyter-button widget-button ${cls}`, text, title, type: "button" });
 function layout(root) {
   root.classList.add("alloy-upload-panel");
   const input = el("input", { type: "file", multiple: "", class: "alloy-file-input" });
-  const browse = el("button", { class: "alloy-browse", text: "Browse…" });
+  const browse = button("alloy-browse", "Browse…", "Choose files on this computer");
   const zone = el("div", { class: "alloy-drop-zone", tabindex: "0" }, [
-    el("span", { text: "Drop files here, or " }),
+    el("span", { class: "alloy-drop-text", text: "Drop files here, or " }),
     browse,
     input
   ]);
-  const path = el("input", { type: "text", class: "alloy-path", placeholder: "or a path / glob on the kernel, e.g. data/*.csv" });
-  const pathButton = el("button", { class: "alloy-path-upload", text: "Upload from kernel" });
-  const reset = el("button", { class: "alloy-reset", text: "Reset" });
+  const path = el("input", {
+    type: "text",
+    class: "alloy-path widget-input",
+    placeholder: "or a file, folder or glob on the kernel, e.g. data/ or data/*.csv — Enter uploads"
+  });
+  const pathButton = button("alloy-path-upload", "Upload from kernel", "Upload what the path names on the kernel's filesystem");
+  const reset = button("alloy-reset", "Clear", "Forget finished rows");
+  const stale = el("div", { class: "alloy-status alloy-stale", "data-kind": "error", hidden: "" });
   const note = el("div", { class: "alloy-note" });
   const table = el("table", { class: "alloy-rows" });
-  root.append(zone, el("div", { class: "alloy-path-row" }, [path, pathButton, reset]), note, table);
-  return { input, browse, zone, path, pathButton, reset, note, table };
+  const summary = el("div", { class: "alloy-status alloy-summary", hidden: "" });
+  root.append(
+    stale,
+    zone,
+    el("div", { class: "alloy-path-row" }, [path, pathButton, reset]),
+    note,
+    table,
+    summary
+  );
+  return { input, browse, zone, path, pathButton, reset, stale, note, table, summary };
 }
-var percent = (r) => r.total > 0 ? Math.min(100, Math.floor(100 * r.done / r.total)) : 100;
+var FINISHED = ["done", "already stored", "failed"];
+var percent = (r) => r.total > 0 ? Math.min(100, Math.floor(100 * r.done / r.total)) : 0;
+function bar(r) {
+  const stored = r.stage === "done" || r.stage === "already stored";
+  const max = Math.max(1, r.total);
+  const value = stored ? max : Math.min(r.done, r.total);
+  return el("progress", { max: String(max), value: String(value) });
+}
+function keyCell(r) {
+  const copy = button("alloy-copy", "Copy", `Copy the s3Key ${r.s3_key}`);
+  copy.addEventListener("click", async () => {
+    copy.textContent = await copyText(r.s3_key) ? "Copied" : "Copy failed";
+    setTimeout(() => {
+      copy.textContent = "Copy";
+    }, 1500);
+  });
+  const under = r.s3_key.indexOf("_");
+  const cut = under > 0 ? under + 1 : Math.max(0, r.s3_key.length - 24);
+  return [
+    copy,
+    el("span", { class: "alloy-key", title: r.s3_key }, [
+      el("span", { class: "alloy-key-head", text: r.s3_key.slice(0, cut) }),
+      el("span", { class: "alloy-key-tail", text: r.s3_key.slice(cut) })
+    ])
+  ];
+}
 function row(r) {
-  const finished = r.stage === "done" || r.stage === "already stored";
-  const shown = finished ? r.total : r.stage === "failed" ? 0 : r.done;
-  const bar = el("progress", { max: String(r.total || 1), value: String(r.total ? shown : 1) });
-  const pct = finished || r.stage === "failed" ? "" : `${percent(r)}%`;
-  const detail = r.error || [r.note, r.s3_key && `key ${r.s3_key}`].filter(Boolean).join(" · ");
+  const finished = FINISHED.includes(r.stage);
+  const pace = [r.rate, r.left].filter(Boolean).join(" · ");
+  const detail = [];
+  if (r.error) detail.push(el("span", { class: "alloy-error", text: r.error, title: r.error }));
+  if (r.s3_key) detail.push(...keyCell(r));
+  if (r.note && !r.error) detail.push(el("span", { class: "alloy-row-note", text: r.note, title: r.note }));
   return el("tr", { class: "alloy-row", "data-name": r.name, "data-stage": r.stage }, [
     el("td", { class: "alloy-name", text: r.name, title: r.name }),
     el("td", { class: "alloy-size", text: r.size_text }),
     el("td", { class: "alloy-stage", text: r.stage }),
-    el("td", { class: "alloy-progress" }, [bar, el("span", { class: "alloy-pct", text: pct })]),
-    el("td", { class: r.error ? "alloy-error" : "alloy-detail", text: detail, title: detail })
+    el("td", { class: "alloy-progress" }, [
+      bar(r),
+      el("span", { class: "alloy-pct", text: finished ? "" : `${percent(r)}%` }),
+      el("span", { class: "alloy-pace", text: finished ? "" : pace })
+    ]),
+    el("td", { class: "alloy-detail" }, [el("div", { class: "alloy-detail-line" }, detail)])
   ]);
 }
-function draw(parts, rows, message) {
+function draw(parts, rows, message, summary) {
   parts.note.textContent = message;
-  const head = el("tr", {}, ["file", "size", "stage", "progress", ""].map((h) => el("th", { text: h })));
-  parts.table.replaceChildren(head, ...rows.map(row));
+  parts.note.hidden = !message;
+  const head = el("tr", {}, ["file", "size", "stage", "progress", "s3Key / details"].map((h) => el("th", { text: h })));
+  const before = parts.drawn || [];
+  parts.drawn = rows.map((r, i) => {
+    const json = JSON.stringify(r);
+    return before[i] && before[i].json === json ? before[i] : { json, node: row(r) };
+  });
+  parts.table.replaceChildren(head, ...parts.drawn.map((d) => d.node));
+  parts.table.hidden = rows.length === 0;
+  const text = summary && summary.text || "";
+  parts.summary.textContent = text;
+  parts.summary.hidden = !text;
+  parts.summary.dataset.kind = summary && summary.failed ? "error" : "info";
+}
+function showStale(parts, text) {
+  parts.stale.textContent = text;
+  parts.stale.hidden = false;
+  parts.zone.classList.add("alloy-disabled");
+  parts.zone.setAttribute("aria-disabled", "true");
+  parts.zone.querySelector(".alloy-drop-text").textContent = "This panel no longer takes files. ";
+  for (const c of [parts.input, parts.browse, parts.path, parts.pathButton, parts.reset]) c.disabled = true;
 }
 
 // src/upload_panel.js
 var PROGRESS_EVERY_MS = 400;
+var ANSWER_WITHIN_MS = 15e3;
+var RERUN = "Re-run the cell that made it to get a working panel.";
+var STALE = {
+  restarted: `The kernel was restarted, so this panel is no longer connected. ${RERUN}`,
+  "shut down": `The kernel was shut down, so this panel is no longer connected. ${RERUN}`,
+  changed: `The notebook has a different kernel now, so this panel is no longer connected. ${RERUN}`,
+  closed: `This panel was closed on the kernel. ${RERUN}`,
+  gone: `The kernel no longer has this panel (it was restarted or shut down). ${RERUN}`,
+  unsent: `This panel cannot reach its kernel any more (restarted or shut down?). ${RERUN}`
+};
+var SLOW = "The kernel has not answered yet: it may be busy running another cell (the files start once it is free). If it was restarted or shut down, re-run the cell that made this panel.";
 function render({ model, el: root }) {
   const parts = layout(root);
   const boxes = /* @__PURE__ */ new Map();
+  const unanswered = /* @__PURE__ */ new Map();
+  const kernel = watchKernel(model, (why) => stop(STALE[why] || STALE.unsent));
+  let slow = false;
+  const redraw = () => {
+    const message = slow ? SLOW : model.get("message");
+    draw(parts, model.get("rows"), message, model.get("summary"));
+  };
   model.on("msg:custom", (msg) => {
+    if (msg.type === "added") {
+      clearTimeout(unanswered.get(msg.file));
+      unanswered.delete(msg.file);
+      if (slow && unanswered.size === 0) {
+        slow = false;
+        redraw();
+      }
+      return;
+    }
     const box = boxes.get(msg.id);
     if (box) box.deliver(msg);
   });
@@ -577,7 +771,8 @@ function render({ model, el: root }) {
       if (msg.type === "put") {
         const headers = { "Content-Type": msg.mime, "Content-MD5": msg.md5 };
         const { status, body } = await putFile(msg.url, file, headers, reporter(id, "uploading"));
-        model.send({ type: "put-result", id, status, body });
+        const readable = status === 0 ? await stillReadable(file) : true;
+        model.send({ type: "put-result", id, status, body, readable });
       } else if (msg.type === "relay") {
         await relayFile(model, id, file, msg, box, () => {
         });
@@ -590,11 +785,25 @@ function render({ model, el: root }) {
     const id = `${session}-${counter += 1}`;
     const box = new Mailbox();
     boxes.set(id, box);
-    model.send({ type: "add", id, name: file.name, size: file.size, mime: file.type || "" });
+    unanswered.set(id, setTimeout(() => {
+      slow = true;
+      redraw();
+    }, ANSWER_WITHIN_MS));
+    try {
+      model.send({ type: "add", id, name: file.name, size: file.size, mime: file.type || "" });
+    } catch (e) {
+      stop(STALE.unsent);
+      boxes.delete(id);
+      return;
+    }
     try {
       await transfer(file, id, box);
     } catch (e) {
-      model.send({ type: "browser-error", id, error: String(e && e.message || e) });
+      try {
+        model.send({ type: "browser-error", id, error: String(e && e.message || e), kind: e && e.name });
+      } catch (_gone) {
+        stop(STALE.unsent);
+      }
     } finally {
       boxes.delete(id);
     }
@@ -610,7 +819,27 @@ function render({ model, el: root }) {
       });
     }
   }
-  const enqueue = (files) => {
+  function stop(text) {
+    waiting.length = 0;
+    for (const timer of unanswered.values()) clearTimeout(timer);
+    unanswered.clear();
+    slow = false;
+    showStale(parts, text);
+    redraw();
+  }
+  const enqueue = async (files) => {
+    if (!files.length || kernel.check()) return;
+    const timer = setTimeout(() => {
+      slow = true;
+      redraw();
+    }, ANSWER_WITHIN_MS);
+    const gone = await kernel.confirm();
+    clearTimeout(timer);
+    if (slow && unanswered.size === 0) {
+      slow = false;
+      redraw();
+    }
+    if (gone) return;
     waiting.push(...files);
     startMore();
   };
@@ -633,18 +862,28 @@ function render({ model, el: root }) {
     zone.classList.remove("alloy-drag");
     enqueue(Array.from(e.dataTransfer.files));
   });
-  const sendPaths = () => {
-    if (path.value.trim()) model.send({ type: "paths", pattern: path.value.trim() });
+  const sendPaths = async () => {
+    if (!await kernel.confirm()) model.send({ type: "paths", pattern: path.value });
   };
   pathButton.addEventListener("click", sendPaths);
   path.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") sendPaths();
+    if (e.key !== "Enter" || e.isComposing) return;
+    e.preventDefault();
+    e.stopPropagation();
+    sendPaths();
   });
-  reset.addEventListener("click", () => model.send({ type: "reset" }));
-  const redraw = () => draw(parts, model.get("rows"), model.get("message"));
+  reset.addEventListener("click", () => {
+    if (!kernel.check()) model.send({ type: "reset" });
+  });
   model.on("change:rows", redraw);
   model.on("change:message", redraw);
+  model.on("change:summary", redraw);
   redraw();
+  kernel.check();
+  return () => {
+    kernel.dispose();
+    for (const timer of unanswered.values()) clearTimeout(timer);
+  };
 }
 var upload_panel_default = { render };
 export {
