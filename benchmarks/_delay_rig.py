@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import queue
 import secrets
@@ -31,11 +30,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def _serve(data_dir: Path, public_s3: str) -> None:
-    """weed mini + the sandbox API (presigning for ``public_s3``) until stdin closes; then
-    ``data_dir`` is removed."""
+    """The sandbox (API + its own weed mini, presigning for ``public_s3``) until stdin
+    closes; then ``data_dir`` is removed. Storage the sandbox started itself, as for users
+    of ``connect()``: the index is trusted between checks (sole writer)."""
     import alloy_nb.sandbox
-    from alloy_nb.sandbox._settings import DEFAULT_BUCKET, DEFAULT_REGION
-    from alloy_nb.sandbox._weed import WeedServer
+    from alloy_nb.sandbox._settings import load_settings
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -46,16 +45,13 @@ def _serve(data_dir: Path, public_s3: str) -> None:
         stop.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    weed = WeedServer(data_dir / "s3", bucket=DEFAULT_BUCKET, region=DEFAULT_REGION)
+    settings = load_settings(data_dir=data_dir / "api", s3_public_endpoint=public_s3)
     try:
-        weed.start()
-        s3 = dataclasses.replace(weed.settings, public_endpoint_url=public_s3)
-        with alloy_nb.sandbox.start(data_dir=data_dir / "api", s3=s3) as sb:
-            print(f"ready {sb.base_url} {weed.settings.endpoint_url} {sb.user_id}", flush=True)
+        with alloy_nb.sandbox.start(settings=settings) as sb:
+            print(f"ready {sb.base_url} {sb.storage.endpoint_url} {sb.user_id}", flush=True)
             while not stop.wait(0.5):
                 pass
     finally:
-        weed.stop()
         shutil.rmtree(data_dir, ignore_errors=True)  # also when the benchmark was killed
 
 

@@ -92,6 +92,7 @@ REPORT_SECTIONS = {
     "test_lifecycle": "Faults",
     "test_hardening": "Faults",
     "test_overload": "Faults",
+    "test_hotpath": "Faults",
     "test_panel_faults": "Faults",
     "test_panel_diagnosis": "Faults",
     "test_upload_panel_browser_errors": "Faults",

@@ -191,10 +191,10 @@ def test_a_really_full_disk_is_507_and_health_reports_it(
         t = api.upload("big.bin", random_bytes(1024 * 1024))
         cred = api.call("POST", "/connectors/googleDrive/credentials").json()
         filler = disk / "filler"
-        with open(filler, "wb") as f, contextlib.suppress(OSError):
+        # Unbuffered: closing the file must not try to flush what no longer fits.
+        with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         copy = _send_to_drive(api, cred["credentialId"], t["s3Key"])
         assert copy.status_code == 507, copy.text
         assert not list((disk / "d" / "drive" / cred["credentialId"]).iterdir())

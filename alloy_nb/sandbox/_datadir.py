@@ -68,7 +68,6 @@ def open_state(root: Path, *, clock_skew: float = CLOCK_SKEW_SECONDS) -> State:
         closers.append(index.close)
         reservations = Reservations(registry, skew=clock_skew)
         reservations.adopt(index.take_legacy_promises())
-        reservations.prune()
         drive = DriveStore(root / DRIVE_DIR)
         closers.append(drive.close)
     except BaseException:

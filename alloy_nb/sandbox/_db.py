@@ -18,14 +18,6 @@ from pathlib import Path
 from alloy_nb.sandbox._sqlite import Database, new_object_id, now_iso
 
 
-class _Database(Database):
-    """The old private name, for _index.py until it imports :mod:`._sqlite` (it is being
-    edited elsewhere); remove then, with ``_now_iso``."""
-
-
-_now_iso = now_iso
-
-
 def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
 
@@ -75,10 +67,16 @@ class Registry(Database):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, self._SCHEMA, synchronous="FULL")
+        # Hashes of the keys this sandbox was started with. Workspaces outlive their keys'
+        # place in the configuration (their files stay), but a key left out at a restart
+        # (rotated, revoked) no longer opens its workspace.
+        self._active: set[str] = set()
 
     def register_key(self, api_key: str) -> Workspace:
-        """The workspace of ``api_key``, created (with a default user) on first sight."""
+        """The workspace of ``api_key``, created (with a default user) on first sight; the
+        key authenticates from now on, in this process."""
         key_hash = hash_api_key(api_key)
+        self._active.add(key_hash)
         with self._writing() as conn:
             row = conn.execute(
                 "SELECT workspace_id, default_user_id FROM workspaces WHERE key_hash = ?",
@@ -95,7 +93,10 @@ class Registry(Database):
             return Workspace(ws, user)
 
     def authenticate(self, api_key: str) -> Workspace | None:
+        """The workspace of a key registered by this process (:meth:`register_key`)."""
         key_hash = hash_api_key(api_key)
+        if key_hash not in self._active:
+            return None
         rows = self._query(
             "SELECT workspace_id, default_user_id, key_hash FROM workspaces WHERE key_hash = ?",
             (key_hash,),

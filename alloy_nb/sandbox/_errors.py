@@ -46,10 +46,6 @@ class HTTPProblem(Exception):
         self.headers = headers
 
 
-# The old name, for _files_api.py until it is renamed there (it is being edited elsewhere).
-ApiError = HTTPProblem
-
-
 def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:

@@ -4,15 +4,15 @@
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field, StrictStr
 
 from alloy_nb._constants import MAX_FILENAME_BYTES
 from alloy_nb._md5 import parse_md5
 from alloy_nb.sandbox._auth import Caller, caller_dependency
 from alloy_nb.sandbox._db import Registry
-from alloy_nb.sandbox._errors import ERROR_RESPONSES, ApiError
-from alloy_nb.sandbox._files import MAX_PAGE, BadCursor, FileService, NotFound, listing_entry
+from alloy_nb.sandbox._errors import ERROR_RESPONSES, HTTPProblem
+from alloy_nb.sandbox._files import MAX_PAGE, BadCursor, FileService, NotFound, listing_json
 from alloy_nb.sandbox._gate import StorageGate
 from alloy_nb.sandbox._validation import RequestBody
 
@@ -57,7 +57,7 @@ class DeleteResponse(BaseModel):
 
 def require_text(field: str, value: str) -> None:
     if not value.strip():
-        raise ApiError(400, f"field '{field}' must not be empty")
+        raise HTTPProblem(400, f"field '{field}' must not be empty")
 
 
 def files_router(files: FileService, registry: Registry, gate: StorageGate) -> APIRouter:
@@ -74,15 +74,15 @@ def files_router(files: FileService, registry: Registry, gate: StorageGate) -> A
     async def request_upload(body: UploadRequest, caller: CallerDep) -> dict[str, Any]:
         require_text("filename", body.filename)
         if len(body.filename.encode("utf-8")) > MAX_FILENAME_BYTES:
-            raise ApiError(400, f"field 'filename' is longer than {MAX_FILENAME_BYTES} bytes")
+            raise HTTPProblem(400, f"field 'filename' is longer than {MAX_FILENAME_BYTES} bytes")
         require_text("mimeType", body.mimeType)
         if not _MIME.fullmatch(body.mimeType) or len(body.mimeType) > 255:
-            raise ApiError(400, "field 'mimeType' must be a MIME type such as 'application/pdf'")
+            raise HTTPProblem(400, "field 'mimeType' must be a MIME type such as 'application/pdf'")
         require_text("md5", body.md5)
         try:
             md5 = parse_md5(body.md5)
         except ValueError as e:
-            raise ApiError(400, f"field {e}") from None
+            raise HTTPProblem(400, f"field {e}") from None
         t = await gate.run(files.request_upload, caller.user_id, body.filename, body.mimeType,
                            md5)  # fmt: skip
         return {
@@ -105,20 +105,19 @@ def files_router(files: FileService, registry: Registry, gate: StorageGate) -> A
         caller: CallerDep,
         limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
         cursor: Annotated[str | None, Query(max_length=4096)] = None,
-    ) -> dict[str, Any]:
-        def page() -> dict[str, Any]:
+    ) -> Response:
+        # Encoded here rather than validated against FileList (which still documents it):
+        # a listing is built from the sandbox's own rows, and per-row models dominated it.
+        def page() -> bytes:
             try:
                 found = files.list_files(caller.user_id, limit=limit, cursor=cursor)
             except BadCursor:
-                raise ApiError(
+                raise HTTPProblem(
                     400, "query parameter 'cursor' is invalid: pass the nextCursor of a listing"
                 ) from None
-            out: dict[str, Any] = {"files": [listing_entry(o) for o in found.files]}
-            if found.next_cursor:
-                out["nextCursor"] = found.next_cursor
-            return out
+            return listing_json(found.files, found.next_cursor)
 
-        return await gate.run(page)
+        return Response(await gate.run(page), media_type="application/json")
 
     @router.delete(
         "/connectors/files/{s3Key:path}",
@@ -133,7 +132,7 @@ def files_router(files: FileService, registry: Registry, gate: StorageGate) -> A
         try:
             await gate.run(files.delete_file, caller.user_id, s3Key)
         except NotFound:
-            raise ApiError(404, "File not found") from None
+            raise HTTPProblem(404, "File not found") from None
         return {"success": True, "message": "File deleted successfully"}
 
     return router

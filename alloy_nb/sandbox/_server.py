@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,14 +175,24 @@ def start(
                 remove_on_owner_exit=root if temp else None,
             ).start()
             s3 = weed.settings
+            if settings.public_s3_endpoint:
+                s3 = replace(s3, public_endpoint_url=settings.public_s3_endpoint)
         storage = Storage(s3)
-        storage.ensure_bucket()
+        closers.append(storage.close)
+        created = storage.ensure_bucket()
         skew = CLOCK_SKEW_SECONDS if weed is None else LOCAL_CLOCK_SKEW_SECONDS
         state = open_state(root, clock_skew=skew)
         closers += state.closers
-        files = FileService(storage, state.index, state.reservations, url_ttl=settings.url_ttl)
-        if not state.index.built:
-            files.rebuild_index()
+        # Storage the sandbox started itself has one door, with the sandbox's keys: the
+        # index can be trusted between checks (see _stored.py); any other endpoint is shared.
+        files = FileService(
+            storage,
+            state.index,
+            state.reservations,
+            url_ttl=settings.url_ttl,
+            sole_writer=weed is not None,
+        )
+        files.open_index(storage_created=created)
         keys, _demo = resolve_api_keys(settings.api_keys, root)
         registered = [ApiKey(k, state.registry.register_key(k).default_user_id) for k in keys]
         app = create_app(files, state.registry, state.drive, body_timeout=limits.body_timeout)

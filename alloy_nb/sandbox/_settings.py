@@ -65,6 +65,9 @@ class SandboxSettings:
     data_dir: Path | None = None  # None: a temporary directory, removed when it stops
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # (): the data dir's demo key
     s3: S3Settings | None = None  # None: the bundled SeaweedFS (weed mini)
+    #: Bundled storage only: the origin its presigned URLs name instead of its own (a proxy
+    #: or port mapping in front of it); ``s3.public_endpoint_url`` is the same for others.
+    public_s3_endpoint: str | None = None
     url_ttl: int = DEFAULT_URL_TTL
     log_level: str = "warning"
 
@@ -94,12 +97,15 @@ def load_settings(
     level = (log_level or "warning").lower()
     if level not in LOG_LEVELS:
         raise SettingsError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+    s3 = s3 or _s3(env, s3_endpoint, s3_public_endpoint, s3_access_key, s3_bucket, s3_region)
+    public = None if s3 is not None else _public(s3_public_endpoint, env)
     return SandboxSettings(
         host=host or DEFAULT_HOST,
         port=port or 0,
         data_dir=_data_dir(data_dir, env),
         api_keys=_api_keys(api_keys, env),
-        s3=s3 or _s3(env, s3_endpoint, s3_public_endpoint, s3_access_key, s3_bucket, s3_region),
+        s3=s3,
+        public_s3_endpoint=public,
         url_ttl=_url_ttl(url_ttl, env),
         log_level=level,
     )
@@ -154,9 +160,7 @@ def _s3(
     )
     if endpoint is None:
         return None
-    public = _url(public_endpoint, "--s3-public-endpoint") or _url(
-        _given(env, ENV_S3_PUBLIC_ENDPOINT), ENV_S3_PUBLIC_ENDPOINT
-    )
+    public = _public(public_endpoint, env)
     access_key = access_key or _given(env, ENV_S3_ACCESS_KEY)
     secret = _given(env, ENV_S3_SECRET_KEY)
     if not access_key or not secret:
@@ -180,6 +184,12 @@ def _s3(
         bucket=bucket_name,
         region=region or _given(env, ENV_S3_REGION) or DEFAULT_REGION,
         public_endpoint_url=public,
+    )
+
+
+def _public(given: str | None, env: Mapping[str, str]) -> str | None:
+    return _url(given, "--s3-public-endpoint") or _url(
+        _given(env, ENV_S3_PUBLIC_ENDPOINT), ENV_S3_PUBLIC_ENDPOINT
     )
 
 

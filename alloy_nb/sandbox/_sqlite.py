@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import queue
 import secrets
 import sqlite3
 import threading
@@ -84,6 +85,9 @@ class Database:
         except BaseException:
             self._conn.close()
             raise
+        # Reads use pooled connections of their own: in WAL mode no commit (fsync) blocks them.
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._readers: list[sqlite3.Connection] = []
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -107,11 +111,27 @@ class Database:
 
     def _query(self, sql: str, args: Iterable[object] = ()) -> list[tuple[object, ...]]:
         if sql.lstrip()[:6].upper() == "SELECT":
-            with self._lock:
-                return self._conn.execute(sql, tuple(args)).fetchall()
+            reader = self._reader()
+            try:
+                return reader.execute(sql, tuple(args)).fetchall()
+            finally:
+                self._idle.put(reader)
         with self._writing() as conn:
             return conn.execute(sql, tuple(args)).fetchall()
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            for conn in [*self._readers, self._conn]:
+                conn.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        """An idle read-only connection, or a new one (threads come and go; all are closed
+        by :meth:`close`)."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            reader.execute("PRAGMA query_only = 1")
+            with self._lock:
+                self._readers.append(reader)
+            return reader

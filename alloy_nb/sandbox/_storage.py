@@ -1,7 +1,8 @@
 """The sandbox's object storage: any S3 endpoint, through boto3, SigV4 and path-style.
 
 Presigned PUT URLs sign ``Content-MD5`` and ``Content-Type``, so storage itself rejects a
-wrong body, a missing header, an expired URL or a tampered one.
+wrong body, a missing header, an expired URL or a tampered one. They are signed by
+:mod:`._presign` (the one request shape, without botocore's per-call machinery).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from alloy_nb.sandbox._presign import PutPresigner
+from alloy_nb.sandbox._s3lite import LiteS3, LiteUnavailable
 from alloy_nb.sandbox._settings import S3Settings
 
 if TYPE_CHECKING:
@@ -75,8 +78,22 @@ class Storage:
             max_pool_connections=64,
         )
         self._s3 = self._client(settings.endpoint_url, config)
-        public = settings.public_endpoint_url or settings.endpoint_url
-        self._presigner = self._client(public, config)
+        self._presigner = PutPresigner(
+            settings.public_endpoint_url or settings.endpoint_url,
+            settings.bucket,
+            settings.access_key,
+            settings.secret_key,
+            settings.region,
+        )
+        # For the questions asked most often (do you answer? what is stored?), no boto3.
+        self._signer = PutPresigner(
+            settings.endpoint_url,
+            settings.bucket,
+            settings.access_key,
+            settings.secret_key,
+            settings.region,
+        )
+        self._lite = LiteS3(self._signer, settings.endpoint_url, timeout=read_timeout)
 
     def _client(self, endpoint: str, config: Config) -> S3Client:
         return boto3.session.Session().client(
@@ -105,9 +122,11 @@ class Storage:
                 f"storage at {self.settings.endpoint_url} is unreachable"
             ) from e
 
-    def ensure_bucket(self) -> None:
+    def ensure_bucket(self) -> bool:
+        """Create the bucket unless it exists; True if it was created (storage is empty)."""
         try:
             self._call("head_bucket", Bucket=self.bucket)
+            return False
         except ClientError as e:
             if not _is_missing(e):
                 raise
@@ -115,6 +134,7 @@ class Storage:
             if self.settings.region != "us-east-1":  # S3 wants the region spelled out elsewhere
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.settings.region}
             self._call("create_bucket", **kwargs)
+            return True
 
     def ping(self) -> None:
         """Raise :class:`StorageUnavailable` unless the bucket answers."""
@@ -122,6 +142,18 @@ class Storage:
             self._call("head_bucket", Bucket=self.bucket)
         except ClientError as e:
             raise StorageUnavailable(f"storage bucket {self.bucket!r} is not usable") from e
+
+    def close(self) -> None:
+        """Close the connections kept alive to storage."""
+        self._lite.close()
+        self._s3.close()
+
+    def quick_ping(self) -> None:
+        """:meth:`ping` in a fraction of its cost (:mod:`._s3lite`)."""
+        try:
+            self._lite.ping()
+        except LiteUnavailable as e:
+            raise StorageUnavailable(str(e)) from e
 
     def probe(self) -> None:
         """Write and read back a small object: ready means bytes can be stored and served.
@@ -137,49 +169,44 @@ class Storage:
             body.close()
 
     def presign_put(self, key: str, content_type: str, md5_base64: str, expires_in: int) -> str:
-        url: str = self._presigner.generate_presigned_url(
-            "put_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ContentType": content_type,
-                "ContentMD5": md5_base64,
-            },
-            ExpiresIn=expires_in,
-        )
-        return url
+        return self._presigner.url(key, content_type, md5_base64, expires_in)
 
     def head(self, key: str) -> StoredObject | None:
+        """What storage holds under ``key`` now, None if nothing (:mod:`._s3lite`)."""
         try:
-            r = self._call("head_object", Bucket=self.bucket, Key=key)
-        except ClientError as e:
-            if _is_missing(e):
-                return None
-            raise
-        return StoredObject(key, r["ContentLength"], r["LastModified"], _md5_from_etag(r["ETag"]))
+            found = self._lite.head(key)
+        except LiteUnavailable as e:
+            raise StorageUnavailable(str(e)) from e
+        if found is None:
+            return None
+        size, when, etag = found
+        return StoredObject(key, size, when, _md5_from_etag(etag))
 
     def list(
         self, prefix: str, *, start_after: str = "", max_keys: int = 1000
     ) -> tuple[list[StoredObject], bool]:
         """One page of objects under ``prefix`` in key order, and whether more follow."""
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": max_keys}
-        if start_after:
-            kwargs["StartAfter"] = start_after
-        r = self._call("list_objects_v2", **kwargs)
-        items = [
-            StoredObject(o["Key"], o["Size"], o["LastModified"], _md5_from_etag(o["ETag"]))
-            for o in r.get("Contents", [])
-        ]
-        return items, bool(r.get("IsTruncated"))
+        try:
+            items, more = self._lite.list(prefix, start_after, max_keys)
+        except LiteUnavailable as e:
+            raise StorageUnavailable(str(e)) from e
+        return [
+            StoredObject(k, size, when, _md5_from_etag(etag)) for k, size, when, etag in items
+        ], more
 
     def iter_all(self, prefix: str = "", *, start_after: str = "") -> Iterator[StoredObject]:
         after = start_after
         while True:
             items, more = self.list(prefix, start_after=after)
             yield from items
-            if not more or not items:
+            if not more:
                 return
+            if not items:  # never read the rest as absent: a rebuild would lose files
+                raise StorageUnavailable("storage sent an empty listing page that says more follow")
             after = items[-1].key
+
+    def put_small(self, key: str, body: bytes) -> None:
+        self._call("put_object", Bucket=self.bucket, Key=key, Body=body)
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Bucket=self.bucket, Key=key)
