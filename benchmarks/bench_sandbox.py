@@ -56,11 +56,15 @@ CONCURRENCY = 50
 def seed(sb: alloy_nb.sandbox.Sandbox, user_id: str, n: int) -> list[str]:
     """Put n small objects straight into storage under the user's prefix; their md5s."""
     s3 = boto3.client(
-        "s3", endpoint_url=sb.storage.endpoint_url, region_name=sb.storage.region,
-        aws_access_key_id=sb.storage.access_key, aws_secret_access_key=sb.storage.secret_key,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                      max_pool_connections=32),
-    )  # fmt: skip
+        "s3",
+        endpoint_url=sb.storage.endpoint_url,
+        region_name=sb.storage.region,
+        aws_access_key_id=sb.storage.access_key,
+        aws_secret_access_key=sb.storage.secret_key,
+        config=Config(
+            signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=32
+        ),
+    )
 
     def put(i: int) -> str:
         body = f"{user_id} file {i}".encode()
@@ -73,8 +77,11 @@ def seed(sb: alloy_nb.sandbox.Sandbox, user_id: str, n: int) -> list[str]:
 
 async def load(base: str, user_id: str, known: list[str], n: int) -> tuple[list[float], int]:
     """Latencies of answered requests, and how many were refused (503)."""
-    headers = {"Authorization": f"Bearer {KEY}", "x-api-version": "2025-09",
-               "x-alloy-userid": user_id}  # fmt: skip
+    headers = {
+        "Authorization": f"Bearer {KEY}",
+        "x-api-version": "2025-09",
+        "x-alloy-userid": user_id,
+    }
     latencies: list[float] = []
     refused = 0
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -88,8 +95,9 @@ async def load(base: str, user_id: str, known: list[str], n: int) -> tuple[list[
         # sandbox spends answering (and both share this process's GIL).
         nonlocal refused
         limits = httpx.Limits(max_connections=1)
-        async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
-                                     timeout=60, verify=tls) as c:  # fmt: skip
+        async with httpx.AsyncClient(
+            base_url=base, headers=headers, limits=limits, timeout=60, verify=tls
+        ) as c:
             while not queue.empty():
                 i = queue.get_nowait()
                 if i % 2:
@@ -126,8 +134,13 @@ def seeded_template(where: Path, n: int) -> dict[str, Any]:
             small = hc.post("/users", json={"username": "ten"}).json()["userId"]
             big = hc.post("/users", json={"username": "many"}).json()["userId"]
         t = time.perf_counter()
-        users = {"files": n, "small": small, "big": big,
-                 "known_small": seed(sb, small, 10), "known_big": seed(sb, big, n)}  # fmt: skip
+        users = {
+            "files": n,
+            "small": small,
+            "big": big,
+            "known_small": seed(sb, small, 10),
+            "known_big": seed(sb, big, n),
+        }
         print(f"seeded {n + 10} objects in {time.perf_counter() - t:.0f} s")
     marker.write_text(json.dumps(users))
     return users
@@ -182,9 +195,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seeded", help="keep the seeded data directory here and reuse it")
     args = ap.parse_args()
-    print(f"# environment: {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"storage: weed mini; {CONCURRENCY} concurrent clients, {args.requests} requests "
-          f"per round, {args.rounds} rounds per user\n")  # fmt: skip
+    print(
+        f"# environment: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"storage: weed mini; {CONCURRENCY} concurrent clients, {args.requests} requests "
+        f"per round, {args.rounds} rounds per user\n"
+    )
     with tempfile.TemporaryDirectory(prefix="alloy-load-") as d:
         data = Path(d) / "data"
         seeded = Path(args.seeded) if args.seeded else Path(d) / "seeded"
@@ -215,8 +230,10 @@ def main() -> int:
         med[label] = p99
         spread = f"{min(r[1] for r in rs) * 1000:.0f} to {max(r[1] for r in rs) * 1000:.0f}"
         refused = sum(r[3] for r in rs)
-        print(f"| {label} | {p50 * 1000:.1f} ms | {p99 * 1000:.1f} ms ({spread}) | {rps:.0f} | "
-              f"{refused} of {len(rs) * args.requests} |")  # fmt: skip
+        print(
+            f"| {label} | {p50 * 1000:.1f} ms | {p99 * 1000:.1f} ms ({spread}) | {rps:.0f} | "
+            f"{refused} of {len(rs) * args.requests} |"
+        )
     ratio = med[str(args.files)] / med["10"]
     print(
         f"\n| P5 | upload/request p99, {args.files:,} vs 10 files per user | "

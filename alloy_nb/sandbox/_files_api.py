@@ -83,8 +83,7 @@ def files_router(files: FileService, registry: Registry, gate: StorageGate) -> A
             md5 = parse_md5(body.md5)
         except ValueError as e:
             raise HTTPProblem(400, f"field {e}") from None
-        t = await gate.run(files.request_upload, caller.user_id, body.filename, body.mimeType,
-                           md5)  # fmt: skip
+        t = await gate.run(files.request_upload, caller.user_id, body.filename, body.mimeType, md5)
         return {
             "presignedUrl": {
                 "presignedUrl": t.presigned_url,

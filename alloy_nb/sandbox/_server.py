@@ -15,13 +15,13 @@ from typing import Any
 
 import uvicorn
 
-from alloy_nb.sandbox import _owners
+from alloy_nb.sandbox import _orphans
 from alloy_nb.sandbox._activity import Activity, ActivityMiddleware
 from alloy_nb.sandbox._app import create_app
 from alloy_nb.sandbox._datadir import open_state, prepare_data_dir
+from alloy_nb.sandbox._datadir_lock import Owner, claim
 from alloy_nb.sandbox._files import FileService
 from alloy_nb.sandbox._home import DEMO_KEY_FILE
-from alloy_nb.sandbox._owner import Owner, claim
 from alloy_nb.sandbox._ports import listen_socket
 from alloy_nb.sandbox._protocol import HttpLimits, bounded_protocol
 from alloy_nb.sandbox._reservations import CLOCK_SKEW_SECONDS, LOCAL_CLOCK_SKEW_SECONDS
@@ -138,7 +138,7 @@ def start(
     ``settings`` ready-made instead. ``port=0`` picks a free port. Without a data directory
     everything lives in a temporary directory that :meth:`Sandbox.stop` removes. A data
     directory is owned by this sandbox until it stops; if another live sandbox owns it, this
-    raises :class:`~alloy_nb.sandbox._owner.DataDirInUse` (naming it) and touches nothing.
+    raises :class:`~alloy_nb.sandbox._datadir_lock.DataDirInUse` (naming it) and touches nothing.
     ``limits`` bounds what slow or idle clients can hold (:class:`HttpLimits`).
     """
     given = (host, port, data_dir, api_keys, s3, url_ttl, log_level)
@@ -158,9 +158,9 @@ def start(
     host, root = settings.host, settings.data_dir
     temp = root is None
     if root is None:
-        _owners.sweep_temp_dirs()  # what sandboxes killed before their stop() left behind
-        root = Path(tempfile.mkdtemp(prefix=_owners.TEMP_PREFIX))
-        _owners.claim_temp_dir(root)
+        _orphans.sweep_temp_dirs()  # what sandboxes killed before their stop() left behind
+        root = Path(tempfile.mkdtemp(prefix=_orphans.TEMP_PREFIX))
+        _orphans.claim_temp_dir(root)
     prepare_data_dir(root)
     owner = None if temp else claim(root)  # before storage: never touch another's weed
     weed: WeedServer | None = None
