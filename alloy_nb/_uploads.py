@@ -56,9 +56,10 @@ def upload_one(
                 src.file,
                 on_progress=_Progress(shown, on_hash_progress, src.size).add,
                 enabled=session.hash_cache if src.from_path else False,
-                # A buffer no larger than the file (+1 byte to see its end): zeroing 1 MiB
-                # for a 10 KB file cost more than hashing it.
-                chunk_size=min(CHUNK_SIZE, src.size + 1),
+                # Zeroing a 1 MiB buffer for a 10 KB file cost more than hashing it; the
+                # 64 KiB floor keeps a file that grows after it was measured from being
+                # read in tiny pieces.
+                chunk_size=min(CHUNK_SIZE, max(64 * 1024, src.size + 1)),
             )
         ticket = request_upload(session, src.filename, mime, md5.hex)
         if ticket.type == "new":
