@@ -149,13 +149,6 @@ SLOW_TESTS = {
     "test_client.py::test_expired_url_is_requested_again_once",
     "test_contract.py::test_expired_url_is_rejected",
     "test_bridge.py::test_drive_survives_a_restart",
-    "test_hotpath.py::test_an_expired_url_that_wrote_unseen_is_settled_not_forgotten",
-    "test_hotpath.py::test_a_reboot_rebuilds_the_index_from_storage",
-    "test_hotpath.py::test_storage_replaced_while_stopped_is_noticed_at_start",
-    "test_hotpath.py::test_a_rebuilt_index_lists_exactly_what_storage_holds",
-    "test_hotpath.py::test_a_key_left_out_at_restart_no_longer_authenticates",
-    "test_hotpath.py::test_storage_emptied_while_running_is_refused_then_rebuilt",
-    "test_hotpath.py::test_a_delete_the_index_cannot_record_leaves_no_listed_ghost",
 }
 
 

@@ -208,6 +208,7 @@ def test_a_file_removed_behind_the_sandbox_is_forgotten_once_touched(own: Sandbo
     assert api.ticket("gone.bin", data)["type"] == "new"
 
 
+@pytest.mark.slow  # restarts or rebuilds a sandbox: make test, not make check
 def test_a_rebuilt_index_lists_exactly_what_storage_holds(own: Sandbox, tmp_path: Path) -> None:
     """After a rebuild (index lost) the listing is exactly storage's, dedup included.
 
@@ -234,6 +235,7 @@ def test_a_rebuilt_index_lists_exactly_what_storage_holds(own: Sandbox, tmp_path
         assert (again["type"], again["s3Key"]) == ("existing", a["s3Key"])
 
 
+@pytest.mark.slow  # restarts or rebuilds a sandbox: make test, not make check
 def test_a_reboot_rebuilds_the_index_from_storage(
     own: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -261,6 +263,7 @@ def test_a_reboot_rebuilds_the_index_from_storage(
         assert api.ticket("lost.bin", data)["type"] == "new"
 
 
+@pytest.mark.slow  # restarts or rebuilds a sandbox: make test, not make check
 @pytest.mark.parametrize("when", ["live", "after a restart"])
 def test_an_expired_url_that_wrote_unseen_is_settled_not_forgotten(
     tmp_path: Path, when: str
@@ -413,6 +416,7 @@ def test_existing_is_asked_of_storage_at_every_answer(own: Sandbox) -> None:
         assert api.ticket("third.bin", data)["type"] == "existing"
 
 
+@pytest.mark.slow  # restarts or rebuilds a sandbox: make test, not make check
 def test_a_delete_the_index_cannot_record_leaves_no_listed_ghost(
     own: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -442,6 +446,7 @@ def test_a_delete_the_index_cannot_record_leaves_no_listed_ghost(
     assert listed(api) == stored_keys(own, own.user_id) == {}
 
 
+@pytest.mark.slow  # restarts or rebuilds a sandbox: make test, not make check
 def test_storage_emptied_while_running_is_refused_then_rebuilt(
     own: Sandbox, tmp_path: Path
 ) -> None:
@@ -467,6 +472,7 @@ def test_storage_emptied_while_running_is_refused_then_rebuilt(
         assert listed(api) == stored_keys(sb, sb.user_id) == {}
 
 
+@pytest.mark.slow  # restarts or rebuilds a sandbox: make test, not make check
 def test_storage_replaced_while_stopped_is_noticed_at_start(own: Sandbox, tmp_path: Path) -> None:
     """A data directory whose storage changed while the sandbox was down (same boot) is
     rebuilt at start: what another storage holds is listed, nothing of the old index."""
@@ -486,6 +492,7 @@ def test_storage_replaced_while_stopped_is_noticed_at_start(own: Sandbox, tmp_pa
         assert t["s3Key"] not in listed(api)
 
 
+@pytest.mark.slow  # restarts or rebuilds a sandbox: make test, not make check
 def test_a_key_left_out_at_restart_no_longer_authenticates(tmp_path: Path) -> None:
     """A key rotated out (not given at the next start) gets 401; its files stay stored.
 
