@@ -100,6 +100,15 @@ class Api:
         return Api(self.http, self.base_url, self.api_key, r.json()["userId"], self.version)
 
 
+def make_file(path: Path, size: int) -> Path:
+    """``size`` random bytes at ``path``, written a MiB at a time (one random block reused)."""
+    block = secrets.token_bytes(1 << 20)
+    with open(path, "wb") as f:
+        for start in range(0, size, len(block)):
+            f.write(block[: min(len(block), size - start)])
+    return path
+
+
 def random_bytes(n: int = 1024) -> bytes:
     return secrets.token_bytes(n)
 

@@ -12,7 +12,6 @@ through the server's API before the page opens, and every step waits for the sta
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 
 from alloy_nb.sandbox import Sandbox
 
-from .helpers import ROOT, WORKSPACE_KEYS, Api, screenshots_dir
+from .helpers import ROOT, WORKSPACE_KEYS, Api, make_file, screenshots_dir
 from .lab import Lab, jupyterlab
 from .playwright_lab import kernel_idle, open_and_run, playwright_chromium
 
@@ -47,13 +46,6 @@ def lab(sandbox: Sandbox, alice: Api, tmp_path: Path) -> Iterator[Lab]:
     }
     with jupyterlab(tmp_path / "lab", CELLS, kernel_env) as running:
         yield running
-
-
-def make_file(path: Path, size: int) -> None:
-    block = secrets.token_bytes(MiB)
-    with open(path, "wb") as f:
-        for start in range(0, size, MiB):
-            f.write(block[: min(MiB, size - start)])
 
 
 # Each step below has its own bound (a 200 MB transfer is given 300 s); pytest's overall

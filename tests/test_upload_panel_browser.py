@@ -28,7 +28,7 @@ from alloy_nb.widgets._transfer import DIRECT, FALLBACK, RELAYED
 
 from .cdp import Chromium
 from .cors_proxy import CorsRefusingProxy
-from .helpers import WORKSPACE_KEYS, Api
+from .helpers import WORKSPACE_KEYS, Api, make_file
 from .lab import Lab, jupyterlab, run_all_cells
 
 pytestmark = pytest.mark.browser
@@ -45,14 +45,6 @@ CLIENT_QUIET = 145.0
 BUSY_ALLOWANCE = 0.75
 NOCORS_KEY = "nocors-key"
 PANELS = {"direct": 0, "relay": 1, "nocors": 2}
-
-
-def make_file(path: Path, size: int) -> Path:
-    block = secrets.token_bytes(MiB)
-    with open(path, "wb") as f:
-        for start_at in range(0, size, MiB):
-            f.write(block[: min(MiB, size - start_at)])
-    return path
 
 
 @dataclass

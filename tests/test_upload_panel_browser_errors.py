@@ -30,7 +30,7 @@ from alloy_nb.widgets._transfer import DIRECT
 
 from .cdp import Chromium
 from .cors_proxy import CorsRefusingProxy
-from .helpers import Api
+from .helpers import Api, make_file
 from .lab import jupyterlab, run_all_cells
 
 pytestmark = pytest.mark.browser
@@ -42,14 +42,6 @@ SIZE = 20 * MB
 URL_TTL = 8
 STORAGES = ("pass", "errors")  # the proxy's mode: CORS on error answers kept, or left off
 KEYS = {"pass": "errors-pass-key", "errors": "errors-stripped-key"}
-
-
-def make_file(path: Path, size: int) -> Path:
-    block = secrets.token_bytes(MiB)
-    with open(path, "wb") as f:
-        for start_at in range(0, size, MiB):
-            f.write(block[: min(MiB, size - start_at)])
-    return path
 
 
 @dataclass
