@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import websocket
@@ -60,13 +61,23 @@ def devtools_port() -> int:
         return int(s.getsockname()[1])
 
 
+def origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
 class CDPError(RuntimeError):
     pass
 
 
 @dataclass
 class Network:
-    """What the page sent while recording: PUT URLs and websocket payload bytes."""
+    """What the page sent while recording: PUTs to other origins, websocket payload bytes.
+
+    Only cross-origin PUTs count: those are the page's uploads to storage. JupyterLab PUTs to
+    its own server on its own schedule (the workspace autosave, notebook saves), and one of
+    those landing in a recording window made a dedup test fail in CI.
+    """
 
     puts: list[str] = field(default_factory=list)
     ws_bytes: int = 0
@@ -198,8 +209,10 @@ class Chromium:
         seen = Network()
 
         def request(params: dict[str, Any]) -> None:
-            if params["request"]["method"] == "PUT":
-                seen.puts.append(params["request"]["url"])
+            url = params["request"]["url"]
+            page = params.get("documentURL", "")
+            if params["request"]["method"] == "PUT" and origin(url) != origin(page):
+                seen.puts.append(url)
 
         def frame(params: dict[str, Any]) -> None:
             payload = params["response"]["payloadData"]

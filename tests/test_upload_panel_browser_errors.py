@@ -142,6 +142,7 @@ def test_expired_url_is_renewed_and_the_file_goes_direct(env: Env, storage: str)
         env.chrome.stop_recording()
     assert (stage, DIRECT in detail) == ("done", True), detail
     assert puts_of(side, path.name) == 2  # the expired one and the renewed one
+    assert len(sent.puts) == 2, sent.puts  # the browser sent both: the recorder sees storage
     assert sent.ws_bytes < 64 * 1024, f"{sent.ws_bytes} bytes sent to the kernel"
     listed = [(f["filename"], f["size"]) for f in side.user.files()]
     assert (path.name, SIZE) in listed
