@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 import platform
 import secrets
-import threading
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.helpers import Peak as Peak  # one sampler for tests and benchmarks
 
 MiB = 1024 * 1024
 HEADER = ["| id | measure | measured | ratio | target |", "|---|---|---|---|---|"]
@@ -48,34 +51,6 @@ def timed(fn: Callable[[], object], reps: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - t)
     return out
-
-
-class Peak:
-    """The peak of ``sample()`` while active, sampled every ``every`` seconds on a thread;
-    ``base`` is its value on entry."""
-
-    def __init__(self, sample: Callable[[], float], every: float = 0.05) -> None:
-        self.sample, self.every = sample, every
-        self.base = self.peak = sample()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.peak = max(self.peak, self.sample())
-
-    def __enter__(self) -> Peak:
-        self.base = self.peak = self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth(self) -> float:
-        return self.peak - self.base
 
 
 class Table:

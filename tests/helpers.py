@@ -6,6 +6,8 @@ import base64
 import hashlib
 import os
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,3 +132,31 @@ def screenshots_dir() -> Path:
     path = ROOT / os.environ.get("ALLOY_NB_SCREENSHOTS", "build/screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class Peak:
+    """The peak of ``sample()`` while active, sampled every ``every`` seconds on a thread;
+    ``base`` is its value on entry."""
+
+    def __init__(self, sample: Callable[[], float], every: float = 0.05) -> None:
+        self.sample, self.every = sample, every
+        self.base = self.peak = sample()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, self.sample())
+
+    def __enter__(self) -> Peak:
+        self.base = self.peak = self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> float:
+        return self.peak - self.base

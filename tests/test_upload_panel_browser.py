@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import psutil
 import pytest
 
 from alloy_nb import Client
@@ -28,7 +26,7 @@ from alloy_nb.widgets._transfer import DIRECT, FALLBACK, RELAYED
 
 from .cdp import Chromium
 from .cors_proxy import CorsRefusingProxy
-from .helpers import WORKSPACE_KEYS, Api, make_file
+from .helpers import WORKSPACE_KEYS, Api, Peak, make_file
 from .lab import Lab, jupyterlab, run_all_cells
 
 pytestmark = pytest.mark.browser
@@ -80,29 +78,6 @@ class Env:
 
     def screenshot(self, which: str, name: str) -> None:
         self.chrome.screenshot(".alloy-upload-panel", SHOTS / name, nth=PANELS[which])
-
-
-class RssPeak:
-    def __init__(self, proc: psutil.Process) -> None:
-        self.proc, self.base = proc, proc.memory_info().rss
-        self.peak, self._stop = self.base, threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    def __enter__(self) -> RssPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth_mib(self) -> float:
-        return (self.peak - self.base) / MiB
 
 
 @pytest.fixture(scope="module")
@@ -170,12 +145,13 @@ def floor(target: float, client_speed: float) -> float:
 
 def timed_drop(env: Env, which: str, path: Path) -> tuple[float, float]:
     """Drop one file; seconds until "done" and the kernel's RSS growth in MiB."""
-    with RssPeak(env.lab.kernel()) as rss:
+    kernel = env.lab.kernel()
+    with Peak(lambda: kernel.memory_info().rss) as rss:
         started = time.monotonic()
         env.drop(which, path)
         env.wait_row(which, path.name, "done")
         seconds = time.monotonic() - started
-    return seconds, rss.growth_mib
+    return seconds, rss.growth / MiB
 
 
 def test_200_mb_direct_to_storage(env: Env, client_speed: float) -> None:
