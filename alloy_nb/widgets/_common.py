@@ -1,17 +1,22 @@
-"""What both panels share: the default client, plain-words errors, human sizes."""
+"""What both panels share: the default client, plain-words errors, human sizes and counts."""
 
 from __future__ import annotations
 
 from alloy_nb._client import Client
 from alloy_nb.widgets._plain import Plain, explain, plain_error
 
-__all__ = ["Plain", "default_client", "explain", "human_size", "plain_error"]
+__all__ = ["Plain", "default_client", "explain", "human_size", "n_files", "plain_error"]
 
 
 def default_client() -> Client:
     from alloy_nb._connect import connect
 
     return connect()
+
+
+def n_files(n: int) -> str:
+    """``1 -> "1 file"``, ``3 -> "3 files"``."""
+    return f"{n} file{'s' * (n != 1)}"
 
 
 def human_size(n: int | None) -> str:

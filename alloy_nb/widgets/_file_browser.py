@@ -14,7 +14,7 @@ from alloy_nb._client import Client
 from alloy_nb._frames import deletes_frame
 from alloy_nb.connectors import google_drive
 from alloy_nb.widgets._clipboard import Clipboard
-from alloy_nb.widgets._common import default_client, plain_error
+from alloy_nb.widgets._common import default_client, n_files, plain_error
 from alloy_nb.widgets._drive_picker import NONE_YET, DrivePicker, is_sandbox
 from alloy_nb.widgets._file_table import FileTable
 from alloy_nb.widgets._status_line import StatusLine
@@ -24,10 +24,6 @@ SORT_COLUMNS = {"filename": "filename", "size": "size", "last modified": "last_m
 SORT_COLUMNS["s3Key"] = "s3_key"
 SANDBOX_CREDENTIAL_NAME = "Sandbox Drive"
 _AUTO = {"width": "auto"}
-
-
-def _files(n: int) -> str:
-    return f"{n} file{'s' * (n != 1)}"
 
 
 class FileBrowser(w.VBox):  # type: ignore[misc]
@@ -89,7 +85,7 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         self.refresh()
 
     def __repr__(self) -> str:  # the text a saved notebook shows where widgets don't render
-        return f"alloy_nb.FileBrowser({_files(len(self._files))})"
+        return f"alloy_nb.FileBrowser({n_files(len(self._files))})"
 
     # ---- data ----
 
@@ -142,8 +138,8 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         if error is not None:
             self.status.error(error)
         else:
-            gone = f" {_files(dropped)} you had selected are gone." if dropped else ""
-            self.status.info(f"Loaded {_files(len(self._files))}.{gone}")
+            gone = f" {n_files(dropped)} you had selected are gone." if dropped else ""
+            self.status.info(f"Loaded {n_files(len(self._files))}.{gone}")
 
     def delete_selected(self) -> pd.DataFrame:
         """Delete the ticked files (what "Yes, delete" does); one row per key."""
@@ -153,7 +149,7 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
             nothing: pd.DataFrame = deletes_frame([])
             return nothing
         rows, n = [], len(keys)
-        with self._busy(f"Deleting {_files(n)}…", total=n):
+        with self._busy(f"Deleting {n_files(n)}…", total=n):
             with ThreadPoolExecutor(max_workers=4) as pool:
                 futures = {pool.submit(self._client.delete_file, key): key for key in keys}
                 for done, future in enumerate(as_completed(futures), 1):
@@ -168,11 +164,11 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         if len(failed):
             first = str(failed["error"].iloc[0])
             more = f" ({len(failed) - 1} more could not be deleted.)" if len(failed) > 1 else ""
-            self.status.error(f"Deleted {n - len(failed)} of {_files(n)}. {first}{more}")
+            self.status.error(f"Deleted {n - len(failed)} of {n_files(n)}. {first}{more}")
         elif load_error is not None:
-            self.status.error(load_error, prefix=f"Deleted {_files(n)}.")
+            self.status.error(load_error, prefix=f"Deleted {n_files(n)}.")
         else:
-            self.status.info(f"Deleted {_files(n)}.")
+            self.status.info(f"Deleted {n_files(n)}.")
         return outcome
 
     def send_selected(self) -> pd.DataFrame | None:
@@ -190,17 +186,17 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
             )
             return None
         n, parts = len(files), []
-        with self._busy(f"Sending {_files(n)} to Google Drive…", total=n):
+        with self._busy(f"Sending {n_files(n)} to Google Drive…", total=n):
             for i in range(n):
                 parts.append(self._client.send_to_google_drive(files.iloc[[i]], credential))
                 self.status.step(i + 1, f"Sending to Google Drive… {i + 1} of {n}")
         out = pd.concat(parts, ignore_index=True)
         failed = out[out["error"].notna()]
         if len(failed):
-            sent = f"Sent {n - len(failed)} of {_files(n)} to Google Drive."
+            sent = f"Sent {n - len(failed)} of {n_files(n)} to Google Drive."
             self.status.error(str(failed["error"].iloc[0]), prefix=sent)
         else:
-            self.status.info(f"Sent {_files(n)} to Google Drive ({self.drive.dropdown.label}).")
+            self.status.info(f"Sent {n_files(n)} to Google Drive ({self.drive.dropdown.label}).")
         return out
 
     def create_drive_credential(self) -> str:
@@ -241,7 +237,7 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
         out_of_sight = self.table.count_text().partition(" (")[2].rstrip(")")
         note = f" ({out_of_sight})" if out_of_sight else ""
         self.status.ask(
-            f"Delete {_files(n)}{note}? This cannot be undone.",
+            f"Delete {n_files(n)}{note}? This cannot be undone.",
             "Yes, delete",
             on_yes=lambda: self._run(self.delete_selected),
             on_no=lambda: self.status.info("Nothing was deleted."),
@@ -285,8 +281,14 @@ class FileBrowser(w.VBox):  # type: ignore[misc]
     def _busy(
         self, text: str, *, total: int | None = None, spinner: w.Button | None = None
     ) -> AbstractContextManager[None]:
-        buttons = [self.refresh_button, self.delete_button, self.send_button, self.copy_button]
-        buttons += [self.drive.create_button, self.drive.dropdown]
+        buttons = [
+            self.refresh_button,
+            self.delete_button,
+            self.send_button,
+            self.copy_button,
+            self.drive.create_button,
+            self.drive.dropdown,
+        ]
         return self.status.working(text, buttons, total=total, spinner=spinner)
 
     def _run(self, action: Callable[[], Any]) -> None:

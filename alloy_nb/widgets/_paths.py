@@ -6,6 +6,8 @@ import glob
 import os
 from dataclasses import dataclass
 
+from alloy_nb.widgets._common import n_files
+
 
 @dataclass(frozen=True)
 class Found:
@@ -13,10 +15,6 @@ class Found:
 
     files: list[str]
     message: str
-
-
-def _files(n: int) -> str:
-    return f"{n} file{'s' if n != 1 else ''}"
 
 
 def find_paths(text: str) -> Found:
@@ -34,7 +32,7 @@ def find_paths(text: str) -> Found:
     matches = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
     if matches:
         one = len(matches) == 1 and matches[0] == path
-        return Found(matches, "" if one else f"{_files(len(matches))} match {text}.")
+        return Found(matches, "" if one else f"{n_files(len(matches))} match {text}.")
     if os.path.exists(path):
         return Found([], f"{text} is not a regular file or folder, so there is nothing to upload.")
     return Found(
@@ -60,4 +58,4 @@ def _folder(text: str, path: str) -> Found:
     left_out = f" ({hidden} hidden left out)" if hidden else ""
     if not files:
         return Found([], f"The folder {shown} has no files to upload{left_out}.")
-    return Found(files, f"{_files(len(files))} from {shown}{left_out}")
+    return Found(files, f"{n_files(len(files))} from {shown}{left_out}")

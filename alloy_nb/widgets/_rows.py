@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from alloy_nb.widgets._common import human_size
+from alloy_nb.widgets._common import human_size, n_files
 
 # What a row's "stage" can say, in the order a file meets them.
 STAGES = (
@@ -56,8 +56,7 @@ class Summary:
 
     @property
     def text(self) -> str:
-        total = self.done + self.stored + self.failed
-        files = f"{total} file{'s' if total != 1 else ''}"
+        files = n_files(self.done + self.stored + self.failed)
         return (
             f"Last batch, {files}: {self.done} done, {self.stored} already stored, "
             f"{self.failed} failed; "
