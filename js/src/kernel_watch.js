@@ -1,6 +1,6 @@
 // Is the kernel that made this panel still there? After a restart or shut-down the panel's
 // model is an orphan: its messages go nowhere (or throw), so dropped files would sit forever
-// or fail with "Cannot send". Three signs, whichever comes first:
+// or fail with "Cannot send". Four signs, whichever comes first:
 // - ipywidgets marks every model's comm dead when the kernel restarts ("comm_live_update";
 //   it is only ever set true when the model is made, so any update means dead);
 // - the comm was closed (the widget was closed on the kernel, or the kernel went away);

@@ -32,11 +32,15 @@ function render({ model, el: root }) {
     const message = slow ? SLOW : model.get("message");
     draw(parts, model.get("rows"), message, model.get("summary"));
   };
+  // The "may be busy" note: shown when the kernel has not answered within ANSWER_WITHIN_MS,
+  // taken back once nothing is waiting for an answer.
+  const slowAfterWait = () => setTimeout(() => { slow = true; redraw(); }, ANSWER_WITHIN_MS);
+  const answered = () => { if (slow && unanswered.size === 0) { slow = false; redraw(); } };
   model.on("msg:custom", (msg) => {
     if (msg.type === "added") {
       clearTimeout(unanswered.get(msg.file));
       unanswered.delete(msg.file);
-      if (slow && unanswered.size === 0) { slow = false; redraw(); }
+      answered();
       return;
     }
     const box = boxes.get(msg.id);
@@ -74,7 +78,7 @@ function render({ model, el: root }) {
     const id = `${session}-${(counter += 1)}`;
     const box = new Mailbox();
     boxes.set(id, box);
-    unanswered.set(id, setTimeout(() => { slow = true; redraw(); }, ANSWER_WITHIN_MS));
+    unanswered.set(id, slowAfterWait());
     try {
       model.send({ type: "add", id, name: file.name, size: file.size, mime: file.type || "" });
     } catch (e) { // the comm is gone: nothing will answer
@@ -112,10 +116,10 @@ function render({ model, el: root }) {
   }
   const enqueue = async (files) => {
     if (!files.length || kernel.check()) return; // the panel says why; nothing is sent
-    const timer = setTimeout(() => { slow = true; redraw(); }, ANSWER_WITHIN_MS);
+    const timer = slowAfterWait();
     const gone = await kernel.confirm(); // waits while the kernel runs another cell
     clearTimeout(timer);
-    if (slow && unanswered.size === 0) { slow = false; redraw(); }
+    answered();
     if (gone) return;
     waiting.push(...files);
     startMore();

@@ -739,14 +739,21 @@ function render({ model, el: root }) {
     const message = slow ? SLOW : model.get("message");
     draw(parts, model.get("rows"), message, model.get("summary"));
   };
+  const slowAfterWait = () => setTimeout(() => {
+    slow = true;
+    redraw();
+  }, ANSWER_WITHIN_MS);
+  const answered = () => {
+    if (slow && unanswered.size === 0) {
+      slow = false;
+      redraw();
+    }
+  };
   model.on("msg:custom", (msg) => {
     if (msg.type === "added") {
       clearTimeout(unanswered.get(msg.file));
       unanswered.delete(msg.file);
-      if (slow && unanswered.size === 0) {
-        slow = false;
-        redraw();
-      }
+      answered();
       return;
     }
     const box = boxes.get(msg.id);
@@ -785,10 +792,7 @@ function render({ model, el: root }) {
     const id = `${session}-${counter += 1}`;
     const box = new Mailbox();
     boxes.set(id, box);
-    unanswered.set(id, setTimeout(() => {
-      slow = true;
-      redraw();
-    }, ANSWER_WITHIN_MS));
+    unanswered.set(id, slowAfterWait());
     try {
       model.send({ type: "add", id, name: file.name, size: file.size, mime: file.type || "" });
     } catch (e) {
@@ -829,16 +833,10 @@ function render({ model, el: root }) {
   }
   const enqueue = async (files) => {
     if (!files.length || kernel.check()) return;
-    const timer = setTimeout(() => {
-      slow = true;
-      redraw();
-    }, ANSWER_WITHIN_MS);
+    const timer = slowAfterWait();
     const gone = await kernel.confirm();
     clearTimeout(timer);
-    if (slow && unanswered.size === 0) {
-      slow = false;
-      redraw();
-    }
+    answered();
     if (gone) return;
     waiting.push(...files);
     startMore();
