@@ -50,6 +50,16 @@ LOOK = """(root, sel) => {
 }"""
 
 
+def panel_js(index: int) -> str:
+    """JavaScript for the page's ``index``-th UploadPanel element."""
+    return f"document.querySelectorAll('.alloy-upload-panel')[{index}]"
+
+
+def row_js(index: int, name: str) -> str:
+    """JavaScript for the row of file ``name`` in the ``index``-th UploadPanel (or null)."""
+    return f"{panel_js(index)}.querySelector('.alloy-row[data-name={json.dumps(name)}]')"
+
+
 def reddish(rgba: list[float]) -> bool:
     r, g, b, alpha = rgba
     return alpha > 0 and r > g + 60 and r > b + 60
@@ -64,10 +74,10 @@ class Env:
     shots: Path
 
     def panel(self, which: str) -> str:
-        return f"document.querySelectorAll('.alloy-upload-panel')[{PANELS[which]}]"
+        return panel_js(PANELS[which])
 
     def row(self, which: str, name: str) -> str:
-        return f"{self.panel(which)}.querySelector('.alloy-row[data-name={json.dumps(name)}]')"
+        return row_js(PANELS[which], name)
 
     def drop(self, which: str, *paths: Path) -> None:
         self.chrome.set_files(".alloy-file-input", list(paths), nth=PANELS[which])

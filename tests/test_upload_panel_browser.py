@@ -28,6 +28,7 @@ from .cdp import Chromium
 from .cors_proxy import CorsRefusingProxy
 from .helpers import WORKSPACE_KEYS, Api, Peak, make_file
 from .lab import Lab, jupyterlab, run_all_cells
+from .panel_ui import row_js
 
 pytestmark = pytest.mark.browser
 
@@ -58,10 +59,7 @@ class Env:
         self.chrome.set_files(".alloy-file-input", list(paths), nth=PANELS[which])
 
     def row(self, which: str, name: str) -> str:
-        return (
-            f"document.querySelectorAll('.alloy-upload-panel')[{PANELS[which]}]"
-            f".querySelector('.alloy-row[data-name=\"{name}\"]')"
-        )
+        return row_js(PANELS[which], name)
 
     def wait_row(self, which: str, name: str, stage: str, timeout: float = 300) -> None:
         row = self.row(which, name)

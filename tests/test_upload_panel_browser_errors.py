@@ -32,6 +32,7 @@ from .cdp import Chromium
 from .cors_proxy import CorsRefusingProxy
 from .helpers import Api, make_file
 from .lab import jupyterlab, run_all_cells
+from .panel_ui import row_js
 
 pytestmark = pytest.mark.browser
 
@@ -57,10 +58,7 @@ class Env:
     files: Path
 
     def row(self, storage: str, name: str) -> str:
-        return (
-            f"document.querySelectorAll('.alloy-upload-panel')[{STORAGES.index(storage)}]"
-            f".querySelector('.alloy-row[data-name=\"{name}\"]')"
-        )
+        return row_js(STORAGES.index(storage), name)
 
     def drop(self, storage: str, path: Path) -> None:
         self.chrome.set_files(".alloy-file-input", [path], nth=STORAGES.index(storage))
