@@ -18,13 +18,14 @@ import queue
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
 from typing import IO
+
+from alloy_nb.sandbox._ports import listen_socket
 
 HERE = Path(__file__).resolve().parent
 
@@ -87,12 +88,10 @@ class Rig:
         self._procs: list[subprocess.Popen[str]] = []
         env = {k: v for k, v in os.environ.items() if not k.startswith("ALLOY_")}
         env["ALLOY_SANDBOX_API_KEYS"] = self.api_key
-        listeners = [
-            socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) for _ in range(2)
-        ]
+        # Outside the ephemeral range, as the sandbox's own API port (listen_socket).
+        listeners = [listen_socket("127.0.0.1") for _ in range(2)]
         try:
             for s in listeners:
-                s.bind(("127.0.0.1", 0))
                 s.listen(512)
             api_port, s3_port = (s.getsockname()[1] for s in listeners)
             public_s3 = f"http://127.0.0.1:{s3_port}"

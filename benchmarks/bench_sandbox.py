@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
-import platform
 import secrets
 import shutil
 import ssl
@@ -42,7 +40,7 @@ from botocore.config import Config
 
 import alloy_nb.sandbox
 
-from _timing import no_alloy_env
+from _timing import environment, no_alloy_env
 
 # httpcore tries `import sniffio` on every lock it takes; without sniffio installed each try
 # searches sys.path again (tens of stat calls), which made the load generator, sharing this
@@ -196,9 +194,11 @@ def main() -> int:
     ap.add_argument("--seeded", help="keep the seeded data directory here and reuse it")
     args = ap.parse_args()
     print(
-        f"# environment: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"storage: weed mini; {CONCURRENCY} concurrent clients, {args.requests} requests "
-        f"per round, {args.rounds} rounds per user\n"
+        environment(
+            f"storage: weed mini; {CONCURRENCY} concurrent clients, {args.requests} requests "
+            f"per round, {args.rounds} rounds per user"
+        )
+        + "\n"
     )
     with tempfile.TemporaryDirectory(prefix="alloy-load-") as d:
         data = Path(d) / "data"
