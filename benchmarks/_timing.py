@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 import platform
-import secrets
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.helpers import Peak as Peak  # one sampler for tests and benchmarks
+from tests.helpers import Peak as Peak  # one sampler and one file maker for both
+from tests.helpers import make_file as make_file
 
 MiB = 1024 * 1024
 HEADER = ["| id | measure | measured | ratio | target |", "|---|---|---|---|---|"]
@@ -31,16 +31,6 @@ def environment(extra: str = "") -> str:
         f"{platform.system()} {platform.machine()}"
     )
     return f"{line}, {extra}" if extra else line
-
-
-def make_file(path: Path, size: int) -> Path:
-    """``size`` random-looking bytes at ``path`` (one random MiB repeated), written in MiB
-    blocks so memory stays flat."""
-    block = secrets.token_bytes(MiB)
-    with open(path, "wb") as f:
-        for start in range(0, size, MiB):
-            f.write(block[: min(MiB, size - start)])
-    return path
 
 
 def timed(fn: Callable[[], object], reps: int) -> list[float]:

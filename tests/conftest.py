@@ -260,10 +260,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture
-def direct(sandbox: Sandbox, alice: Api) -> Iterator[Client]:
-    """Alice's client straight to the sandbox: the trusted view for the fault invariants."""
-    with Client(WORKSPACE_KEYS[0], base_url=sandbox.base_url, user_id=alice.user_id) as c:
-        yield c
+def direct(client: Client) -> Client:
+    """Alice's client straight to the sandbox (``client``): the fault invariants' trusted view."""
+    return client
 
 
 @pytest.fixture
