@@ -8,9 +8,10 @@ the page sends is also copied, base64-encoded, to the driver; that doubled the b
 per relayed byte and would measure the harness, not the panel. Here nothing is instrumented
 unless a test asks for it (:meth:`Chromium.record_network`).
 
-DevTools listens on a port the kernel picks on 127.0.0.1; it refuses websocket connections
-from web pages (no ``--remote-allow-origins``), and the browser-wide endpoint path is a random
-id. The profile is a private temp directory removed at :meth:`Chromium.close`.
+DevTools listens on 127.0.0.1, on a free port outside the ephemeral range; it refuses
+websocket connections from web pages (no ``--remote-allow-origins``), and the browser-wide
+endpoint path is a random id. The profile is a private temp directory removed at
+:meth:`Chromium.close`.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 import websocket
 
-from alloy_nb.sandbox._ports import listen_socket
-
+from .ports import free_port
 from .procs import spawn, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -49,16 +49,6 @@ ARGS = [
     "--window-size=1200,1000",
 ]
 START_SECONDS = 30
-
-
-def devtools_port() -> int:
-    """A free port outside the ephemeral range (port 0 would let Chromium take one inside).
-
-    Chromium binds it itself, so it is released first; only another outside-range bind,
-    random like this one, could take it in between.
-    """
-    with listen_socket("127.0.0.1") as s:
-        return int(s.getsockname()[1])
 
 
 def origin(url: str) -> tuple[str, str]:
@@ -92,7 +82,7 @@ class Chromium:
 
     def __init__(self, *, page: bool = True) -> None:
         self._profile = Path(tempfile.mkdtemp(prefix="alloy-test-chromium-"))
-        port = devtools_port()
+        port = free_port()  # Chromium binds it (port 0 could land in the ephemeral range)
         self.proc = spawn(
             [
                 CHROMIUM,

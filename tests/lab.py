@@ -29,10 +29,9 @@ from urllib.parse import quote
 import httpx
 import psutil
 
-from alloy_nb.sandbox._ports import free_port_pairs
-
 from .helpers import cmdline_of
 from .notebook_page import run_open_notebook
+from .ports import free_port
 from .procs import spawn, stop
 
 if TYPE_CHECKING:
@@ -68,11 +67,6 @@ def notebook(*sources: str) -> dict[str, Any]:
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on, outside the ephemeral range."""
-    return free_port_pairs(1)[0]
 
 
 @dataclass

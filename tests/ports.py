@@ -23,6 +23,14 @@ def listener(backlog: int = 128) -> socket.socket:
     return sock
 
 
+def free_port() -> int:
+    """A port for a child process to bind itself (JupyterLab, Chromium's DevTools): free
+    outside the ephemeral range when bound here and released, so only another random
+    outside-range bind could take it before the child does."""
+    with listen_socket("127.0.0.1") as sock:
+        return int(sock.getsockname()[1])
+
+
 @contextmanager
 def refused_port() -> Iterator[int]:
     """A port where connections are refused for as long as the block runs.

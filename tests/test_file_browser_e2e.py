@@ -20,8 +20,9 @@ from alloy_nb.sandbox import Sandbox
 from alloy_nb.widgets._plain import SANDBOX_HINT
 
 from .helpers import WORKSPACE_KEYS, Api, screenshots_dir
-from .lab import Lab, free_port, jupyterlab
+from .lab import Lab, jupyterlab
 from .playwright_lab import CONTRAST, DARK, LIGHT, open_and_run, playwright_chromium, set_theme
+from .ports import refused_port
 from .slow_proxy import SlowProxy
 
 pytestmark = pytest.mark.browser
@@ -186,25 +187,25 @@ def test_busy_state_during_a_slow_refresh(
 def test_plain_words_when_unreachable_and_with_a_bad_key(
     lab: Lab, page: Page, sandbox: Sandbox
 ) -> None:
-    port = free_port()  # nothing listens there
-    lab.open(
-        "errors.ipynb",
-        browser_cell(f"http://127.0.0.1:{port}"),
-        browser_cell(sandbox.base_url, key="'not-a-valid-key'"),
-    )
-    open_and_run(page, lab, "errors.ipynb")
-    unreachable, bad_key = (page.locator(".alloy-file-browser").nth(i) for i in range(2))
-    expect(unreachable.locator(".alloy-status[data-kind='error']")).to_have_text(
-        f"Could not reach the Alloy API at 127.0.0.1:{port}: nothing is listening there. "
-        f"{SANDBOX_HINT}",
-        timeout=90_000,
-    )
-    expect(bad_key.locator(".alloy-status[data-kind='error']")).to_have_text(
-        "The API key was refused: check ALLOY_API_KEY.", timeout=90_000
-    )
-    for panel in (unreachable, bad_key):
-        shown = panel.inner_text()
-        for word in ("No files", "Error", "Errno", "Exception", "Traceback"):
-            assert word not in shown, shown
-        expect(panel.locator(".alloy-fb-table")).to_be_hidden()
-        expect(panel.locator("button[title='Refresh']")).to_be_enabled()
+    with refused_port() as port:  # nothing listens there for the whole test
+        lab.open(
+            "errors.ipynb",
+            browser_cell(f"http://127.0.0.1:{port}"),
+            browser_cell(sandbox.base_url, key="'not-a-valid-key'"),
+        )
+        open_and_run(page, lab, "errors.ipynb")
+        unreachable, bad_key = (page.locator(".alloy-file-browser").nth(i) for i in range(2))
+        expect(unreachable.locator(".alloy-status[data-kind='error']")).to_have_text(
+            f"Could not reach the Alloy API at 127.0.0.1:{port}: nothing is listening there. "
+            f"{SANDBOX_HINT}",
+            timeout=90_000,
+        )
+        expect(bad_key.locator(".alloy-status[data-kind='error']")).to_have_text(
+            "The API key was refused: check ALLOY_API_KEY.", timeout=90_000
+        )
+        for panel in (unreachable, bad_key):
+            shown = panel.inner_text()
+            for word in ("No files", "Error", "Errno", "Exception", "Traceback"):
+                assert word not in shown, shown
+            expect(panel.locator(".alloy-fb-table")).to_be_hidden()
+            expect(panel.locator("button[title='Refresh']")).to_be_enabled()
